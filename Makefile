@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both depend on `install`,
+# which is idempotent (a stamp file records the inputs; a second run takes seconds).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed
+export FORCE_QWENVL_VIDEO_READER := decord
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test wheel clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile .ci/install_system.sh
+	bash .ci/install_system.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt "torch==2.13.0"
+	# verl first, alone: resolving it together with the rest sends pip backtracking for many minutes.
+	$(PIP) install -c constraints.txt "verl==0.9.1"
+	$(PIP) install -c constraints.txt -e ".[test]"
+	# torchvision: only a CUDA build exists on the index; install it without deps and neutralise
+	# its CUDA-only meta registrations (PLATFORM.md), so pure-Python transforms work on CPU.
+	$(PIP) install -c constraints.txt --no-deps "torchvision==0.28.0"
+	$(PY) -m verl_videorft.torchvision_shim --install
+	touch $(STAMP)
+
+demo: install
+	$(PY) -m verl_videorft.demo
+
+test: install
+	$(PY) -m pytest -q tests
+
+wheel:
+	$(PY) -m build --wheel --no-isolation --outdir dist .
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info

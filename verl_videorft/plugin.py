@@ -1,0 +1,104 @@
+"""The ``verl.plugins`` entry point: the one place where verl-videorft registers its pieces.
+
+verl imports this module on ``import verl`` in the driver and in every Ray worker. It must stay
+light, so it imports nothing from verl or from this project's heavy modules: each registration is
+a post-import hook (``wrapt.when_imported``) that runs the moment verl's own registry module is
+imported, wherever that happens. A hook that fails records its error in ``REGISTRATION_ERRORS``
+and logs a warning (verl itself would only log a failed plugin at DEBUG level); ``videorft doctor``
+reports both.
+
+| verl registry                                       | name            | target                              |
+|-----------------------------------------------------|-----------------|-------------------------------------|
+| reward-loop ``REWARD_MANAGER``                      | ``videorft``    | rewards.manager.VideoRFTRewardManager |
+| agent-loop ``_agent_loop_registry``                 | ``videorft_agent`` | rollout.agent_loop.VideoAgentLoop |
+| ``RolloutReplicaRegistry`` + ``_ROLLOUT_REGISTRY``  | ``hf``          | rollout.hf_server.HFRolloutReplica / HFServerAdapter |
+| ``PlatformRegistry``                                | ``cpu``         | rollout.cpu_platform.CPUPlatform    |
+
+The dataset class needs no registry: the recipe names it (``data.custom_cls``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+
+import wrapt
+
+logger = logging.getLogger("verl_videorft")
+
+REWARD_MANAGER_NAME = "videorft"
+AGENT_LOOP_NAME = "videorft_agent"
+ROLLOUT_NAME = "hf"
+PLATFORM_NAME = "cpu"
+
+# Fully qualified names of what gets registered (final names; doctor checks each one imports).
+TARGETS = {
+    "reward_manager": "verl_videorft.rewards.manager.VideoRFTRewardManager",
+    "agent_loop": "verl_videorft.rollout.agent_loop.VideoAgentLoop",
+    "rollout_replica": "verl_videorft.rollout.hf_server.HFRolloutReplica",
+    "rollout_adapter": "verl_videorft.rollout.hf_server.HFServerAdapter",
+    "platform": "verl_videorft.rollout.cpu_platform.CPUPlatform",
+    "dataset": "verl_videorft.data.VideoRFTDataset",
+}
+
+# registration name -> "ExceptionType: message", filled by hooks that failed.
+REGISTRATION_ERRORS: dict[str, str] = {}
+
+
+def load_target(fqdn: str):
+    """Import ``package.module.Attr`` and return the attribute."""
+    module_name, attr = fqdn.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _hook(module_name: str, what: str) -> Callable:
+    """Decorator: run the registration when ``module_name`` is imported; never break verl's import."""
+
+    def decorator(register: Callable) -> Callable:
+        def run(module) -> None:
+            try:
+                register(module)
+                REGISTRATION_ERRORS.pop(what, None)
+            except Exception as exc:  # noqa: BLE001 - surfaced by `videorft doctor`
+                REGISTRATION_ERRORS[what] = f"{type(exc).__name__}: {exc}"
+                logger.warning("verl-videorft: registering %s failed: %s", what, REGISTRATION_ERRORS[what])
+
+        wrapt.when_imported(module_name)(run)
+        return register
+
+    return decorator
+
+
+@_hook("verl.experimental.reward_loop.reward_manager.registry", "reward_manager")
+def _register_reward_manager(registry) -> None:
+    registry.register(REWARD_MANAGER_NAME)(load_target(TARGETS["reward_manager"]))
+
+
+@_hook("verl.experimental.agent_loop.agent_loop", "agent_loop")
+def _register_agent_loop(agent_loop) -> None:
+    # verl's registry stores a Hydra `_target_`; the class is imported only when a trajectory needs it.
+    agent_loop._agent_loop_registry[AGENT_LOOP_NAME] = {"_target_": TARGETS["agent_loop"]}
+
+
+@_hook("verl.workers.rollout.replica", "rollout_replica")
+def _register_rollout_replica(replica) -> None:
+    replica.RolloutReplicaRegistry.register(ROLLOUT_NAME, lambda: load_target(TARGETS["rollout_replica"]))
+
+
+@_hook("verl.workers.rollout.base", "rollout_adapter")
+def _register_rollout_adapter(base) -> None:
+    base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = TARGETS["rollout_adapter"]
+
+
+@_hook("verl.plugin.platform.platform_manager", "platform")
+def _register_platform(platform_manager) -> None:
+    platform_manager.PlatformRegistry.register(platform=PLATFORM_NAME)(load_target(TARGETS["platform"]))
+
+
+@_hook("verl.utils.distributed", "process_group_fix")
+def _fix_process_group_backend(distributed) -> None:
+    # The package's one monkeypatch: on the cpu platform verl asks torch for "cpu:gloo,cpu:gloo",
+    # which torch rejects; the wrapper drops the repeated pair (a no-op for "cpu:gloo,cuda:nccl").
+    # Runs before verl.workers.engine_workers binds the name (see cpu_platform.install_process_group_fix).
+    load_target("verl_videorft.rollout.cpu_platform.install_process_group_fix")()
