@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile .ci/install_system.sh
 	$(PIP) install -c constraints.txt "torch==2.13.0"
 	# verl first, alone: resolving it together with the rest sends pip backtracking for many minutes.
 	$(PIP) install -c constraints.txt "verl==0.9.1"
-	$(PIP) install -c constraints.txt -e ".[test]"
+	# compat mode puts the checkout on sys.path, so Hydra's scan of the `hydra_plugins` namespace
+	# finds the search-path plugin (setuptools' default editable finder hides namespace packages).
+	$(PIP) install -c constraints.txt -e ".[test]" --config-settings editable_mode=compat
 	# torchvision: only a CUDA build exists on the index; install it without deps and neutralise
 	# its CUDA-only meta registrations (PLATFORM.md), so pure-Python transforms work on CPU.
 	$(PIP) install -c constraints.txt --no-deps "torchvision==0.28.0"
@@ -34,7 +36,7 @@ test: install
 	$(PY) -m pytest -q tests
 
 wheel:
-	$(PY) -m build --wheel --no-isolation --outdir dist .
+	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info
