@@ -131,6 +131,6 @@ def test_wheel_install_composes_in_clean_env(tmp_path, repo_root):
     where = subprocess.run(
         [str(python), "-c", "import verl_videorft, hydra_plugins.videorft_searchpath as h; "
                             "print(verl_videorft.__file__); print(h.__file__)"],
-        capture_output=True, text=True, check=True).stdout.split()
+        capture_output=True, text=True, check=True, cwd=tmp_path).stdout.split()
     assert all(p.startswith(str(site)) for p in where), where
     assert_paper_settings(compose(python, "+recipe=videorft", env={**os.environ, "PYTHONPATH": ""}))
