@@ -1,0 +1,217 @@
+"""Model backends for evaluation: Hugging Face transformers (CPU or GPU) and vLLM's offline engine.
+
+Both take frames from :func:`verl_videorft.video.sample_frames` (the ``eval`` profile by default:
+32 uniform frames at 256·28·28 pixels), so both see the same pixels, already resized to multiples
+of 28; the processor is told not to resize again. Both pass the **sampled** fps (frames taken /
+clip duration) to the processor, as the released evaluation does (training does not pass it).
+
+    >>> backend = make_backend("hf", "ckpt/", profile="eval", gen=GenerationConfig())  # doctest: +SKIP
+    >>> texts = backend.generate([backend.prepare(s) for s in samples[:4]])           # doctest: +SKIP
+
+Heavy imports (torch, transformers, vllm) happen in the constructors only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from verl_videorft.evaluation.benchmarks import EvalSample
+from verl_videorft.video import FrameProfile, resolve_profile, sample_frames
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Decoding settings; defaults are the released evaluation's (PAPER.md, "Evaluation").
+
+    ``temperature <= 0`` means greedy decoding.
+    """
+
+    temperature: float = 0.1
+    top_p: float = 0.001
+    max_new_tokens: int = 1024
+    seed: int = 0
+
+
+@dataclass
+class Prepared:
+    """One sample ready for a backend: chat prompt text plus its decoded frames."""
+
+    uid: str
+    prompt: str
+    data_type: str  # "video" | "image"
+    frames: np.ndarray  # uint8 [T, H, W, 3]; T == 1 for an image
+    meta: dict
+
+
+def build_messages(sample: EvalSample) -> list[dict]:
+    """The user turn: the vision item first, then the question (no system prompt, as in RL)."""
+    kind = "image" if sample.data_type == "image" else "video"
+    return [{"role": "user", "content": [{"type": kind, kind: sample.media_path},
+                                         {"type": "text", "text": sample.question}]}]
+
+
+def sampled_fps(meta: dict) -> float:
+    """The fps of the sampled frames (what the released eval hands the processor)."""
+    fps = meta.get("sample_fps")
+    if not fps or not np.isfinite(fps) or fps <= 0:
+        raise ValueError(f"{meta.get('path')}: no usable sampled fps in frame metadata ({fps!r})")
+    return float(fps)
+
+
+# Qwen2.5-VL's processors derive the temporal scale (second_per_grid_ts = 2 / fps) from the video
+# metadata's ``sampled_fps`` (= frames taken / total frames * source fps). Without fps, training's
+# processor call ends up at fps 2, i.e. second_per_grid_ts 1.0: that is what pass_fps=False gives.
+_TRAINING_FPS = 2.0
+
+
+def video_metadata(frames: np.ndarray, meta: dict, pass_fps: bool = True) -> dict:
+    """transformers ``VideoMetadata`` fields for frames from :func:`sample_frames`.
+
+    With ``pass_fps`` its ``sampled_fps`` is the real sampled fps; otherwise it is 2.0 (training).
+    """
+    t = len(frames)
+    if not pass_fps:
+        return {"total_num_frames": t, "fps": _TRAINING_FPS, "frames_indices": list(range(t))}
+    target = sampled_fps(meta)
+    src_fps, total, idx = meta.get("fps"), meta.get("total_frames"), meta.get("frame_indices")
+    if src_fps and total and idx is not None and len(idx) == t \
+            and abs(t / total * src_fps - target) <= 1e-6 * target:
+        return {"total_num_frames": int(total), "fps": float(src_fps), "frames_indices": [int(i) for i in idx],
+                "duration": total / src_fps, "video_backend": meta.get("backend"),
+                "height": int(frames.shape[1]), "width": int(frames.shape[2])}
+    # Source fps or frame count unknown (some containers): a metadata whose sampled fps is right.
+    return {"total_num_frames": t, "fps": target, "frames_indices": list(range(t))}
+
+
+# Frames are already at the profile's size and already the uniform sample: the processor (HF's, or
+# the one vLLM runs) must neither resize again nor re-sample. A second smart_resize can move a
+# frame that is just under min_pixels, which is how token/placeholder count mismatches happen.
+PROCESSOR_KWARGS = {"do_resize": False, "do_sample_frames": False}
+
+
+def prepare_sample(sample: EvalSample, processor: Any, profile: FrameProfile) -> Prepared:
+    """Decode the sample's frames and render its chat prompt (raises on a bad video)."""
+    frames, meta = sample_frames(sample.media_path, profile)
+    if not frames.flags.writeable:  # cached arrays are read-only; torch.from_numpy warns on those
+        frames = frames.copy()
+    prompt = processor.apply_chat_template(build_messages(sample), tokenize=False, add_generation_prompt=True)
+    return Prepared(sample.uid, prompt, "image" if sample.data_type == "image" else "video", frames, meta)
+
+
+class HFBackend:
+    """Batched ``generate`` with a transformers image-text-to-text model (Qwen2.5-VL), left padding.
+
+    ``device`` defaults to CUDA when available; ``dtype`` ``"auto"`` keeps the checkpoint's.
+    """
+
+    name = "hf"
+
+    def __init__(self, model_path: str, *, profile: str | dict | FrameProfile = "eval",
+                 gen: GenerationConfig | None = None, device: str | None = None, dtype: str = "auto",
+                 attn_implementation: str = "sdpa"):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.profile = resolve_profile(profile)
+        self.gen = gen or GenerationConfig()
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.processor = AutoProcessor.from_pretrained(model_path)
+        self.processor.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left
+        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            model_path, dtype=torch_dtype, attn_implementation=attn_implementation).to(self.device).eval()
+        torch.manual_seed(self.gen.seed)
+
+    def prepare(self, sample: EvalSample) -> Prepared:
+        return prepare_sample(sample, self.processor, self.profile)
+
+    def build_inputs(self, batch: Sequence[Prepared]):
+        """Processor outputs (tensors on the model's device) for a batch of prepared samples."""
+        videos = [p for p in batch if p.data_type == "video"]
+        images = [p.frames[0] for p in batch if p.data_type == "image"]
+        kwargs: dict[str, Any] = {}
+        if videos:
+            kwargs["videos"] = [p.frames for p in videos]
+            kwargs["video_metadata"] = [video_metadata(p.frames, p.meta, self.profile.pass_fps) for p in videos]
+        if images:
+            kwargs["images"] = images
+        inputs = self.processor(text=[p.prompt for p in batch], padding=True, return_tensors="pt",
+                                **PROCESSOR_KWARGS, **kwargs)
+        return inputs.to(self.device)
+
+    def generate(self, batch: Sequence[Prepared]) -> list[str]:
+        import torch
+
+        inputs = self.build_inputs(batch)
+        g = self.gen
+        sampling = {"do_sample": True, "temperature": g.temperature, "top_p": g.top_p} if g.temperature > 0 \
+            else {"do_sample": False}
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, max_new_tokens=g.max_new_tokens, **sampling)
+        new_tokens = out[:, inputs["input_ids"].shape[1]:]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True,
+                                           clean_up_tokenization_spaces=False)
+
+
+def vllm_request(prepared: Prepared, profile: FrameProfile) -> dict:
+    """A vLLM multimodal prompt dict for one prepared sample (no vllm import needed).
+
+    Video goes as ``[(frames, metadata)]`` (the metadata carries the sampled fps, see
+    :func:`video_metadata`); ``mm_processor_kwargs`` stop a second resize or frame sampling, so the
+    placeholder count vLLM computes matches the frames' features.
+    """
+    mm_kwargs = dict(PROCESSOR_KWARGS)
+    if prepared.data_type == "image":
+        return {"prompt": prepared.prompt, "multi_modal_data": {"image": prepared.frames[0]},
+                "mm_processor_kwargs": mm_kwargs}
+    meta = video_metadata(prepared.frames, prepared.meta, profile.pass_fps)
+    return {"prompt": prepared.prompt, "multi_modal_data": {"video": [(prepared.frames, meta)]},
+            "mm_processor_kwargs": mm_kwargs}
+
+
+class VLLMBackend:
+    """vLLM's offline ``LLM.generate`` on GPUs. Thin on purpose: vLLM cannot run on CPU here.
+
+    ``engine_kwargs`` go to ``vllm.LLM`` (defaults: the released eval's ``max_model_len=8192``,
+    ``gpu_memory_utilization=0.8``, one video or image per prompt, all visible GPUs).
+    """
+
+    name = "vllm"
+
+    def __init__(self, model_path: str, *, profile: str | dict | FrameProfile = "eval",
+                 gen: GenerationConfig | None = None, **engine_kwargs: Any):
+        import torch
+        from transformers import AutoProcessor
+        from vllm import LLM, SamplingParams
+
+        self.profile = resolve_profile(profile)
+        self.gen = gen or GenerationConfig()
+        self.processor = AutoProcessor.from_pretrained(model_path)  # chat template only
+        kwargs = {"max_model_len": 8192, "gpu_memory_utilization": 0.8,
+                  "limit_mm_per_prompt": {"image": 1, "video": 1},
+                  "tensor_parallel_size": max(1, torch.cuda.device_count()), "seed": self.gen.seed}
+        kwargs.update(engine_kwargs)
+        self.llm = LLM(model=model_path, **kwargs)
+        g = self.gen
+        self.sampling = SamplingParams(temperature=max(g.temperature, 0.0), top_p=g.top_p if g.temperature > 0 else 1.0,
+                                       max_tokens=g.max_new_tokens, seed=g.seed)
+
+    def prepare(self, sample: EvalSample) -> dict:
+        return vllm_request(prepare_sample(sample, self.processor, self.profile), self.profile)
+
+    def generate(self, batch: Sequence[dict]) -> list[str]:
+        outputs = self.llm.generate(list(batch), self.sampling, use_tqdm=False)
+        return [o.outputs[0].text for o in outputs]
+
+
+def make_backend(kind: str, model_path: str, **kwargs: Any) -> HFBackend | VLLMBackend:
+    """``"hf"`` or ``"vllm"`` → a backend; kwargs go to its constructor."""
+    if kind == "hf":
+        return HFBackend(model_path, **kwargs)
+    if kind == "vllm":
+        return VLLMBackend(model_path, **kwargs)
+    raise ValueError(f"unknown backend {kind!r}; expected 'hf' or 'vllm'")
