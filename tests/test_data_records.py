@@ -1,0 +1,76 @@
+"""Lazy record files: JSON arrays (pretty or not), JSONL, parquet; offsets, lines, bad records."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+
+import pytest
+
+from verl_videorft import records as R
+from verl_videorft.prompts import RecordError
+
+
+def _records(n: int = 120) -> list[dict]:
+    rng = random.Random(0)
+    alphabet = 'ab{}[]"\\ \n,:é\t/'
+    out = []
+    for i in range(n):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        out.append({"problem_id": i, "problem": s, "options": [s, "B. x"], "nested": {"a": [1, {"b": s}]}})
+    return out
+
+
+@pytest.mark.parametrize("indent", [None, 2, 4])
+def test_json_array_offsets_survive_tricky_strings_and_chunk_boundaries(tmp_path, monkeypatch, indent):
+    recs = _records()
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(recs, indent=indent, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(R, "_CHUNK", 61)  # many chunk boundaries, inside strings and escapes
+    rf = R.RecordFile(path)
+    assert len(rf) == len(recs)
+    assert [rf[i] for i in range(len(rf))] == recs
+    raw = path.read_bytes()
+    for i in (0, 17, len(recs) - 1):
+        assert raw[: rf._offsets[i]].count(b"\n") + 1 == rf.line_of(i)
+
+
+def test_jsonl_skips_blank_lines_and_reports_line_of_bad_record(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n{not json}\n[1, 2]\n')
+    rf = R.RecordFile(path)
+    assert len(rf) == 4
+    assert rf[0] == {"a": 1} and rf[1] == {"a": 2}
+    assert rf.line_of(1) == 3
+    with pytest.raises(RecordError, match=r"r\.jsonl:4: invalid JSON"):
+        rf[2]
+    with pytest.raises(RecordError, match=r"r\.jsonl:5: record is list"):
+        rf[3]
+
+
+def test_json_extension_holding_jsonl_and_unbalanced_json(tmp_path):
+    lines = tmp_path / "lines.json"
+    lines.write_text('{"a": 1}\n{"a": 2}\n')
+    assert R.detect_format(lines) == "jsonl" and len(R.RecordFile(lines)) == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"a": 1}, {"a": ')
+    with pytest.raises(R.RecordFileError, match="broken.json"):
+        R.RecordFile(broken)
+    (tmp_path / "x.csv").write_text("a")
+    with pytest.raises(R.RecordFileError, match="unsupported"):
+        R.RecordFile(tmp_path / "x.csv")
+
+
+def test_parquet_and_pickle_roundtrip(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pylist([{"problem": "p0", "x": 1}, {"problem": "p1", "x": 2}]), path)
+    rf = R.RecordFile(path)
+    assert len(rf) == 2 and rf[1] == {"problem": "p1", "x": 2} and rf.where(1).endswith("row 2")
+    jl = tmp_path / "r.jsonl"
+    jl.write_text('{"a": 1}\n{"a": 2}\n')
+    rf2 = pickle.loads(pickle.dumps(R.RecordFile(jl)))
+    assert rf2[1] == {"a": 2}

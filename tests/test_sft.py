@@ -1,0 +1,111 @@
+"""SFT data: CoT records → parquet → verl's MultiTurnSFTDataset subclass → 2 real sft_trainer steps on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from verl_videorft.prompts import SFT_SYSTEM_PROMPT, build_question
+from verl_videorft.sft import VideoRFTSFTDataset
+
+
+@pytest.fixture(scope="module")
+def sft_parquet(tmp_path_factory, repo_root):
+    import runpy
+
+    out = tmp_path_factory.mktemp("sft")
+    make = runpy.run_path(str(repo_root / "data" / "make_demo_data.py"))["make_demo_data"]
+    paths = make(out / "demo", n_train=6, n_val=1, seed=1, frames=12)
+    bad = out / "bad.jsonl"
+    recs = [json.loads(x) for x in paths["train"].read_text().splitlines()]
+    no_cot = {k: v for k, v in recs[0].items() if k != "process"}
+    bad.write_text(json.dumps(no_cot) + "\n")
+    from verl_videorft.data_cli import main as cli
+
+    assert cli(["data", "sft", str(paths["train"]), str(bad), "-o", str(out / "sft.parquet"), "--quiet",
+                "--media-root", str(out / "demo")]) == 0
+    return out / "sft.parquet", recs
+
+
+def test_convert_sft_rows(sft_parquet, capsys):
+    import pyarrow.parquet as pq
+
+    path, recs = sft_parquet
+    rows = pq.read_table(path).to_pylist()
+    assert len(rows) == 6  # the record without `process` is skipped
+    row, rec = rows[0], recs[0]
+    assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+    assert row["messages"][0]["content"] == SFT_SYSTEM_PROMPT
+    assert row["messages"][1]["content"] == "<video>" + build_question(rec)
+    assert row["messages"][2]["content"] == rec["process"] + "\n" + rec["solution"]
+    assert row["videos"][0]["nframes"] == 16 and os.path.isabs(row["videos"][0]["video"])
+    image_rows = [r for r in rows if r["images"]]
+    assert image_rows and image_rows[0]["messages"][1]["content"].startswith("<image>")
+
+
+def test_sft_dataset_uses_profile_frames_and_metadata(sft_parquet, tiny_qwen):
+    from transformers import AutoProcessor
+    from verl.utils import hf_tokenizer
+
+    path, _ = sft_parquet
+    processor = AutoProcessor.from_pretrained(tiny_qwen)
+    ds = VideoRFTSFTDataset(parquet_files=str(path), tokenizer=hf_tokenizer(str(tiny_qwen)),
+                            config=OmegaConf.create({"max_length": 4096, "pad_mode": "no_padding"}),
+                            processor=processor)
+    item = ds[0]
+    mm = item["multi_modal_inputs"]
+    t, h, w = mm["video_grid_thw"][0].tolist()
+    assert t == 6  # a 12-frame clip gives all 12 frames (fewer than 16), 6 temporal groups
+    assert float(mm["second_per_grid_ts"][0]) == pytest.approx(2 / 8.0)  # real fps 8, all frames sampled
+    assert int(item["loss_mask"].sum()) > 0 and item["position_ids"].shape[0] == 4
+    image_idx = next(i for i in range(len(ds)) if "image_grid_thw" in ds[i].get("multi_modal_inputs", {}))
+    assert ds[image_idx]["multi_modal_inputs"]["pixel_values"].shape[0] > 0
+
+
+# verl's torchrun path builds the backend "cpu:gloo,cpu:gloo" on the CPU platform; the plugin's fix
+# covers only initialize_global_process_group_ray, so this test-only launcher de-duplicates the
+# string for verl.trainer.sft_trainer (run unchanged, as __main__).
+SFT_LAUNCHER = """
+import runpy
+import verl  # loads the verl.plugins entry point (CPU platform) first
+import torch.distributed as td
+_init = td.init_process_group
+def init_process_group(*args, backend=None, **kwargs):
+    backend = ",".join(dict.fromkeys(backend.split(","))) if backend else backend
+    return _init(*args, backend=backend, **kwargs)
+td.init_process_group = init_process_group
+from verl.utils.device import get_platform
+type(get_platform()).current_device = lambda self: "cpu"  # .to(0) would mean an accelerator
+runpy.run_module("verl.trainer.sft_trainer", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.timeout(240)
+def test_two_sft_steps_with_verl_sft_trainer(sft_parquet, tiny_qwen, tmp_path):
+    path, _ = sft_parquet
+    env = {**os.environ, "FORCE_QWENVL_VIDEO_READER": "decord", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled",
+           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", "VERL_PLATFORM": "cpu"}
+    launcher = tmp_path / "sft_launch.py"
+    launcher.write_text(SFT_LAUNCHER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(launcher),
+           f"data.train_files={path}", "data.custom_cls.path=pkg://verl_videorft.sft",
+           "data.custom_cls.name=VideoRFTSFTDataset", "data.train_batch_size=2",
+           "data.micro_batch_size_per_gpu=1", "data.max_length=2048", "data.use_dynamic_bsz=False",
+           "data.num_workers=0", f"model.path={tiny_qwen}", "+model.override_config.attn_implementation=sdpa",
+           "model.enable_gradient_checkpointing=False", "model.use_remove_padding=False",
+           "engine.strategy=fsdp2", "engine.use_torch_compile=False", "engine.model_dtype=fp32",
+           "trainer.device=cpu", "trainer.total_training_steps=2", "trainer.logger=[console]",
+           f"trainer.default_local_dir={tmp_path / 'ckpt'}", "trainer.save_freq=-1", "trainer.test_freq=-1",
+           "checkpoint.save_contents=[]"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=220, cwd=tmp_path)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    losses = [float(x.split("train/loss:")[1].split()[0].rstrip(",")) for x in log.splitlines() if "train/loss:" in x]
+    print("sft losses:", losses)
+    assert len(losses) >= 2 and all(torch.isfinite(torch.tensor(losses))), log[-3000:]

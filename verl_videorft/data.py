@@ -1,0 +1,398 @@
+"""``VideoRFTDataset``: VideoRFT / Video-R1 records → verl samples, lazily, for ``data.custom_cls``.
+
+verl 0.9.1 builds the dataset in the trainer *and* in every agent-loop worker as
+``cls(data_files=, tokenizer=, processor=, config=, max_samples=)``. Records stay in their file
+(:class:`~verl_videorft.records.RecordFile`, a byte-offset index); ``__getitem__`` parses one record
+and builds the paper's prompt: one user turn, the vision item first, then
+:func:`~verl_videorft.prompts.build_question` text, no system prompt.
+
+The agent-loop worker decodes vision through the dataset class's ``_process_multi_modal_info``
+classmethod; here it goes through :func:`verl_videorft.video.sample_frames` (shared frame cache),
+with the frame profile each sample carries in its vision item.
+
+Config (``data.videorft``; every key optional)::
+
+    data:
+      custom_cls: {path: pkg://verl_videorft.data, name: VideoRFTDataset}
+      videorft:
+        media_root: null          # default: the directory of each data file
+        frame_profile: train      # name in video.PROFILES, or a dict of FrameProfile fields
+        val_frame_profile: null   # used when data_files == data.val_files; null = frame_profile
+        profiles: {}              # extra named profiles: {name: {nframes: .., min_pixels: .., ...}}
+        frame_cache_mb: null      # in-memory frame cache size per process (null = video.py default)
+        frame_cache_dir: null     # optional on-disk frame cache (shared by processes)
+        on_decode_error: placeholder  # or `raise` (SampleDecodeError; videorft_agent scores it 0)
+        agent_name: null          # per-sample agent loop; null = rollout.agent.default_agent_loop
+        check_media: true         # skip samples whose media file is missing or empty (cheap stat)
+
+    >>> ds = VideoRFTDataset(data_files="train.jsonl", tokenizer=tok, processor=proc,
+    ...                      config=OmegaConf.create({"videorft": {"frame_profile": "train"}}))  # doctest: +SKIP
+    >>> ds[0]["raw_prompt"][0]["content"][0]["type"]                                              # doctest: +SKIP
+    'video'
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from verl.utils.dataset.rl_dataset import RLHFDataset
+
+from verl_videorft.prompts import RecordError, build_question
+from verl_videorft.records import RecordFile
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_KEYS = ("problem", "problem_type", "solution", "path")
+DATA_TYPES = ("video", "image")
+# the key in a vision item that carries the sample's frame profile to the decode hook
+PROFILE_KEY = "videorft_profile"
+# process-wide counts of samples that could not be used: {"bad_record": n, "missing_media": n, ...}
+BAD_SAMPLES: collections.Counter = collections.Counter()
+_MAX_SKIP = 64  # consecutive bad records tolerated before __getitem__ gives up
+
+_cache_lock = threading.Lock()
+_cache_configured = False
+
+
+class MediaError(RecordError):
+    """The record's media file is missing or empty."""
+
+
+class SampleDecodeError(RuntimeError):
+    """A sample's image or video could not be decoded; the message names each file and reason."""
+
+
+def _cfg(config: Any) -> Mapping:
+    """``config.videorft`` as a plain mapping ({} when absent)."""
+    if config is None:
+        return {}
+    vcfg = config.get("videorft", None) if hasattr(config, "get") else None
+    if vcfg is None:
+        return {}
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(vcfg):
+            return OmegaConf.to_container(vcfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf comes with verl
+        pass
+    return dict(vcfg)
+
+
+def resolve_media_path(path: str, root: str | os.PathLike) -> str:
+    """Absolute media path: absolute paths stay, relative ones (``./LLaVA-Video-178K/x.mp4``) join ``root``.
+
+    >>> resolve_media_path("./LLaVA-Video-178K/x.mp4", "/data")
+    '/data/LLaVA-Video-178K/x.mp4'
+    >>> resolve_media_path("file:///v/a.mp4", "/data")
+    '/v/a.mp4'
+    """
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path):
+        path = os.path.join(os.fspath(root), path)
+    return os.path.normpath(path)
+
+
+def check_record(rec: Mapping) -> None:
+    """Raise :class:`RecordError` naming the field when a record cannot become a sample."""
+    for key in REQUIRED_KEYS:
+        if key not in rec or rec[key] is None:
+            raise RecordError(f"missing field {key!r}")
+        if not isinstance(rec[key], str):
+            raise RecordError(f"field {key!r} must be a string, got {type(rec[key]).__name__}")
+    data_type = rec.get("data_type", "video")
+    if data_type not in DATA_TYPES:
+        raise RecordError(f"field 'data_type' is {data_type!r}, expected one of {list(DATA_TYPES)}")
+    build_question(rec)  # raises on unknown problem_type / bad options
+
+
+def vision_item(data_type: str, media_path: str, profile) -> dict[str, Any]:
+    """The content item for a sample's image or video, as verl's agent loop and HF chat templates read it.
+
+    ``nframes`` / ``min_pixels`` / ``max_pixels`` also let verl's stock qwen_vl_utils path decode
+    the same frames if the hook is bypassed; ``videorft_profile`` is what our hook uses.
+    """
+    item: dict[str, Any] = {"type": data_type, data_type: media_path,
+                            "min_pixels": profile.min_pixels, "max_pixels": profile.max_pixels,
+                            PROFILE_KEY: profile.to_dict()}
+    if data_type == "video":
+        item["nframes"] = profile.nframes
+    return item
+
+
+def configure_cache_from(config: Any) -> None:
+    """Apply ``data.videorft.frame_cache_mb`` / ``frame_cache_dir`` once per process."""
+    global _cache_configured
+    if _cache_configured:
+        return
+    with _cache_lock:
+        if _cache_configured:
+            return
+        vcfg = _cfg(config)
+        kwargs: dict[str, Any] = {}
+        if vcfg.get("frame_cache_mb") is not None:
+            kwargs["max_bytes"] = int(float(vcfg["frame_cache_mb"]) * 2**20)
+        if vcfg.get("frame_cache_dir"):
+            kwargs["disk_dir"] = os.path.expanduser(str(vcfg["frame_cache_dir"]))
+        if kwargs:
+            from verl_videorft.video import configure_frame_cache
+
+            configure_frame_cache(**kwargs)
+        _cache_configured = True
+
+
+def _register_profiles(vcfg: Mapping) -> None:
+    from verl_videorft.video import register_profile
+
+    for name, fields in (vcfg.get("profiles") or {}).items():
+        register_profile(name, **dict(fields))
+
+
+class VideoRFTDataset(RLHFDataset):
+    """Lazy VideoRFT / Video-R1 dataset (JSON, JSONL, parquet; video and image samples mixed).
+
+    Subclasses verl's ``RLHFDataset`` for its config handling and agent-loop hooks, but never
+    materialises records: ``len(ds)`` comes from the offset index and ``ds[i]`` parses one record.
+    Bad records or missing media are logged with file and line, counted in :data:`BAD_SAMPLES` and
+    skipped (the next record is returned instead), so training never stops on one bad sample.
+    """
+
+    # ---- construction -------------------------------------------------------------------------
+    def _read_files_and_tokenize(self) -> None:
+        vcfg = _cfg(self.config)
+        self.videorft_config = vcfg
+        from verl_videorft.video import resolve_profile
+
+        _register_profiles(vcfg)
+        profile_spec = vcfg.get("frame_profile", "train")
+        val_files = self.config.get("val_files") if hasattr(self.config, "get") else None
+        if val_files is not None and vcfg.get("val_frame_profile") is not None:
+            vf = [os.fspath(v) for v in (val_files if not isinstance(val_files, str) else [val_files])]
+            if [os.fspath(f) for f in self.original_data_files] == vf:
+                profile_spec = vcfg["val_frame_profile"]
+        self.frame_profile = resolve_profile(profile_spec)
+        self.agent_name = vcfg.get("agent_name")
+        self.check_media = bool(vcfg.get("check_media", True))
+        media_root = vcfg.get("media_root")
+
+        self.record_files = [RecordFile(f) for f in self.data_files]
+        self.media_roots = [os.path.abspath(os.path.expanduser(str(media_root))) if media_root
+                            else os.path.dirname(rf.path) for rf in self.record_files]
+        self._file_ends = np.cumsum([len(rf) for rf in self.record_files]).astype(np.int64)
+        total = int(self._file_ends[-1]) if self._file_ends.size else 0
+        # selected global record ids (None = all): an int64 array, never a list of records
+        self._selection: np.ndarray | None = None
+        if self.max_samples is not None and 0 < self.max_samples < total:
+            if self.shuffle:
+                rng = np.random.default_rng(*((self.seed,) if self.seed is not None else ()))
+                self._selection = np.sort(rng.choice(total, size=self.max_samples, replace=False))
+            else:
+                self._selection = np.arange(self.max_samples, dtype=np.int64)
+        self._total = total
+        # RLHFDataset filters overlong prompts by decoding every video at start-up; with 310K
+        # videos that is hours. `videorft data budget` lists them offline instead.
+        self.dataframe = self.maybe_filter_out_long_prompts(None)
+
+    def maybe_filter_out_long_prompts(self, dataframe=None):
+        if self.filter_overlong_prompts:
+            logger.info("videorft: overlong prompts are not filtered at start-up (that decodes every video); "
+                        "list them with `videorft data budget`")
+        return dataframe
+
+    def resume_dataset_state(self) -> None:
+        # nothing cached that a checkpoint would need to restore: the index is rebuilt from files
+        self.serialize_dataset = False
+
+    def __getstate__(self) -> dict:
+        return self.__dict__.copy()
+
+    def __len__(self) -> int:
+        return int(self._selection.size) if self._selection is not None else self._total
+
+    # ---- records ------------------------------------------------------------------------------
+    def locate(self, item: int) -> tuple[int, int, int]:
+        """``(global_id, file_number, index_in_file)`` of dataset position ``item``."""
+        gid = int(self._selection[item]) if self._selection is not None else int(item)
+        f = int(np.searchsorted(self._file_ends, gid, side="right"))
+        local = gid - (int(self._file_ends[f - 1]) if f else 0)
+        return gid, f, local
+
+    def record(self, item: int) -> dict[str, Any]:
+        """The raw record at dataset position ``item`` (a fresh dict)."""
+        _, f, local = self.locate(item)
+        return self.record_files[f][local]
+
+    def build_sample(self, item: int) -> dict[str, Any]:
+        """The verl row for position ``item``; raises :class:`RecordError` (file:line in the message)."""
+        gid, f, local = self.locate(item)
+        rf = self.record_files[f]
+        rec = rf[local]
+        try:
+            check_record(rec)
+            data_type = rec.get("data_type", "video")
+            media_path = resolve_media_path(rec["path"], self.media_roots[f])
+            if self.check_media:
+                try:
+                    size = os.path.getsize(media_path)
+                except OSError:
+                    raise MediaError(f"media file not found: {media_path}") from None
+                if size == 0:
+                    raise MediaError(f"media file is empty: {media_path}")
+            question = build_question(rec)
+        except RecordError as e:
+            raise type(e)(f"{rf.where(local)}: {e}") from None
+
+        raw_prompt = [{"role": "user", "content": [vision_item(data_type, media_path, self.frame_profile),
+                                                   {"type": "text", "text": question}]}]
+        extra_info = {
+            "index": gid,
+            "problem_id": rec.get("problem_id", gid),
+            "problem_type": rec["problem_type"],
+            "data_type": data_type,
+            "media_path": media_path,
+            "frame_profile": self.frame_profile.to_dict(),
+            "question": question,
+            "source": rf.where(local),
+        }
+        row: dict[str, Any] = {
+            "data_source": rec.get("data_source") or "videorft",
+            "raw_prompt": raw_prompt,
+            "reward_model": {"style": "rule", "ground_truth": rec["solution"]},
+            "extra_info": extra_info,
+            "index": gid,
+            "tools_kwargs": {},
+            "interaction_kwargs": {},
+            # verl still needs one tensor so that DataProto.batch is not empty
+            "dummy_tensor": torch.tensor([0], dtype=torch.uint8),
+        }
+        if self.agent_name:
+            row["agent_name"] = self.agent_name
+        return row
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        n = len(self)
+        for attempt in range(min(_MAX_SKIP, n)):
+            try:
+                return self.build_sample((item + attempt) % n)
+            except RecordError as e:
+                BAD_SAMPLES["missing_media" if isinstance(e, MediaError) else "bad_record"] += 1
+                logger.warning("videorft: skipping sample: %s (skipped so far: %s)", e, dict(BAD_SAMPLES))
+        raise RuntimeError(f"videorft: {_MAX_SKIP} consecutive bad records from position {item}; "
+                           f"run `videorft data validate` on {self.data_files}")
+
+    def split(self, num_splits: int) -> list[VideoRFTDataset]:
+        """``num_splits`` contiguous shards (remainder dropped, as verl does)."""
+        if not isinstance(num_splits, int) or num_splits <= 0:
+            raise ValueError(f"num_splits must be a positive integer, got {num_splits}")
+        ids = self._selection if self._selection is not None else np.arange(self._total, dtype=np.int64)
+        size = len(ids) // num_splits
+        shards = []
+        for k in range(num_splits):
+            shard = object.__new__(type(self))
+            shard.__dict__.update(self.__dict__)
+            shard._selection = ids[k * size:(k + 1) * size]
+            shards.append(shard)
+        return shards
+
+    # ---- vision decoding (agent-loop worker) ----------------------------------------------------
+    @classmethod
+    def _process_multi_modal_info(cls, messages: list[dict], image_patch_size: int, config: Any):
+        """verl's decode hook: ``(images | None, videos | None, audios | None)`` from ``raw_prompt``.
+
+        Frames come from :func:`verl_videorft.video.sample_frames` (shared cache). A file that
+        cannot be decoded is counted in ``BAD_SAMPLES["decode_error"]`` and then, by
+        ``data.videorft.on_decode_error``: ``placeholder`` (default; safe with any agent loop) gives
+        black frames of the profile's size; ``raise`` raises :class:`SampleDecodeError`, which the
+        ``videorft_agent`` loop catches to score the sample 0 (the recipe sets this).
+        """
+        configure_cache_from(config)
+        images, videos, errors = load_vision(messages)
+        if errors and _cfg(config).get("on_decode_error", "placeholder") == "raise":
+            raise SampleDecodeError("; ".join(errors))
+        return images, videos, cls._extract_audio_info(messages)
+
+
+def _placeholder(profile, data_type: str) -> np.ndarray:
+    """Black frames at the profile's pixel budget (square, sides a multiple of ``size_multiple``)."""
+    m = profile.size_multiple
+    side = max(m, int(round(np.sqrt(profile.max_pixels) / m)) * m)
+    while side * side > profile.max_pixels and side > m:
+        side -= m
+    n = 1 if data_type == "image" else max(2, profile.nframes)
+    return np.zeros((n, side, side, 3), dtype=np.uint8)
+
+
+def video_metadata(meta: Mapping, n: int, pass_fps: bool) -> dict[str, Any]:
+    """HF ``VideoMetadata`` fields for frames already sampled (the processor must not resample).
+
+    transformers 5 derives ``second_per_grid_ts = temporal_patch / sampled_fps`` with
+    ``sampled_fps = len(frames_indices) / total_num_frames * fps``. ``pass_fps=True`` gives the real
+    sampling rate (time-aware MRoPE, as the released evaluation); ``pass_fps=False`` reproduces the
+    released training (sampled_fps 2 → second_per_grid_ts 1.0).
+
+    >>> video_metadata({"fps": 30.0, "total_frames": 300, "frame_indices": list(range(0, 300, 20))}, 15, True)["fps"]
+    30.0
+    >>> video_metadata({"fps": 30.0, "total_frames": 300, "frame_indices": [0, 1]}, 16, False)["total_num_frames"]
+    16
+    """
+    if not pass_fps:
+        return {"fps": 2.0, "total_num_frames": n, "frames_indices": list(range(n)),
+                "video_backend": meta.get("backend")}
+    indices = [int(i) for i in meta.get("frame_indices", range(n))]
+    return {"fps": float(meta["fps"]) if meta.get("fps") else None,
+            "total_num_frames": int(meta.get("total_frames") or n),
+            "frames_indices": indices,
+            "video_backend": meta.get("backend")}
+
+
+def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[str]]:
+    """Decode every image / video item of ``messages`` through :func:`~verl_videorft.video.sample_frames`.
+
+    Returns ``(images, videos, errors)``: ``images`` a list of PIL images, ``videos`` a list of
+    ``(uint8 tensor [T, 3, H, W], metadata dict)`` as verl's agent loop and the HF / vLLM
+    processors take them (``None`` when there are none), ``errors`` one message per item that
+    could not be decoded (that item is then a black placeholder; counted in ``BAD_SAMPLES``).
+    An agent loop can use ``errors`` to score the sample 0.
+    """
+    from PIL import Image
+
+    from verl_videorft.video import VideoDecodeError, resolve_profile, sample_frames
+
+    images: list = []
+    videos: list = []
+    errors: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for item in content:
+            if not isinstance(item, dict) or item.get("type") not in DATA_TYPES:
+                continue
+            kind = item["type"]
+            src = item.get(kind)
+            spec = item.get(PROFILE_KEY) or {k: item[k] for k in ("nframes", "min_pixels", "max_pixels") if k in item}
+            profile = resolve_profile(spec or "train")
+            try:
+                if not isinstance(src, (str, os.PathLike)):
+                    raise VideoDecodeError(str(src)[:80], f"{kind} item holds {type(src).__name__}, expected a path")
+                frames, meta = sample_frames(src, profile)
+            except (VideoDecodeError, OSError, ValueError) as e:
+                BAD_SAMPLES["decode_error"] += 1
+                errors.append(str(e))
+                logger.warning("videorft: cannot decode %s, using black placeholder: %s", kind, e)
+                frames, meta = _placeholder(profile, kind), {}
+            if kind == "image":
+                images.append(Image.fromarray(np.ascontiguousarray(frames[0])))
+            else:
+                tensor = torch.from_numpy(np.array(frames, copy=True)).permute(0, 3, 1, 2).contiguous()
+                videos.append((tensor, video_metadata(meta, tensor.shape[0], profile.pass_fps and bool(meta))))
+    return images or None, videos or None, errors

@@ -1,0 +1,153 @@
+"""SFT data: CoT records (``process`` + ``solution``) → multimodal parquet for verl's ``sft_trainer``.
+
+verl 0.9.1's SFT trainer reads parquet through ``MultiTurnSFTDataset``: a ``messages`` column (chat
+turns; ``<video>`` / ``<image>`` placeholders in the text) plus ``videos`` / ``images`` columns
+holding one dict per placeholder. Each record becomes::
+
+    system:    SFT_SYSTEM_PROMPT
+    user:      "<video>" + build_question(record)          (vision first, as in RL)
+    assistant: process + "\\n" + solution                   (trained on)
+
+and the video dict carries the frame profile (``nframes``, ``min_pixels``, ``max_pixels``), so
+:class:`VideoRFTSFTDataset` (``data.custom_cls``) decodes exactly the frames RL training sees
+through :func:`verl_videorft.video.sample_frames`.
+
+    >>> convert_sft("cot.jsonl", "sft.parquet", profile="train")     # doctest: +SKIP
+    PosixPath('sft.parquet')
+
+    torchrun --standalone --nproc_per_node=N -m verl.trainer.sft_trainer \\
+        data.train_files=sft.parquet data.custom_cls.path=pkg://verl_videorft.sft \\
+        data.custom_cls.name=VideoRFTSFTDataset model.path=Qwen/Qwen2.5-VL-7B-Instruct ...
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from verl_videorft.prompts import SFT_SYSTEM_PROMPT, RecordError, build_question
+
+try:  # verl is a dependency; import lazily-safe so `convert_sft` works in light environments too
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+except ImportError:  # pragma: no cover
+    MultiTurnSFTDataset = object  # type: ignore[assignment,misc]
+
+
+def sft_messages(record: dict[str, Any]) -> list[dict[str, str]]:
+    """The three chat turns of one CoT record (raises :class:`RecordError` naming the field).
+
+    >>> m = sft_messages({"problem": "How many?", "problem_type": "numerical", "data_type": "video",
+    ...                   "process": "<think>two</think>", "solution": "<answer>2</answer>"})
+    >>> [t["role"] for t in m], m[1]["content"][:16], m[2]["content"]
+    (['system', 'user', 'assistant'], '<video>How many?', '<think>two</think>\\n<answer>2</answer>')
+    """
+    for key in ("process", "solution"):
+        if not isinstance(record.get(key), str):
+            raise RecordError(f"missing or non-string field {key!r} (SFT needs a CoT record)")
+    tag = "<image>" if record.get("data_type", "video") == "image" else "<video>"
+    return [{"role": "system", "content": SFT_SYSTEM_PROMPT},
+            {"role": "user", "content": tag + build_question(record)},
+            {"role": "assistant", "content": record["process"] + "\n" + record["solution"]}]
+
+
+def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: str | None = None,
+                profile: Any = "train", quiet: bool = True) -> Path:
+    """Write the SFT parquet (``messages``, ``videos``, ``images``, ``data_source``, ``problem_id``).
+
+    Records without ``process`` / ``solution``, with unknown problem types or missing media are
+    skipped and printed to stderr as ``file:line: reason``. Media paths are stored absolute.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from verl_videorft.data_cli import _tqdm, iter_items
+    from verl_videorft.video import resolve_profile
+
+    prof = resolve_profile(profile)
+    files = [str(p) for p in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    # "video" / "image" keys: verl's stock MultiTurnSFTDataset (qwen_vl_utils) reads the same columns
+    video_t = pa.struct([("video", pa.string()), ("nframes", pa.int64()), ("min_pixels", pa.int64()),
+                         ("max_pixels", pa.int64())])
+    image_t = pa.struct([("image", pa.string()), ("min_pixels", pa.int64()), ("max_pixels", pa.int64())])
+    msg_t = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    schema = pa.schema([("messages", msg_t), ("videos", pa.list_(video_t)), ("images", pa.list_(image_t)),
+                        ("data_source", pa.string()), ("problem_id", pa.string())])
+    rows, bad = [], 0
+    for item in _tqdm(iter_items(files, media_root), desc="sft records", unit="rec", quiet=quiet):
+        try:
+            if item.error:
+                raise RecordError(item.error)
+            if not os.path.isfile(item.media) or os.path.getsize(item.media) == 0:
+                raise RecordError(f"media file missing or empty: {item.media}")
+            messages = sft_messages(item.record)
+        except RecordError as e:
+            bad += 1
+            print(f"{item.where}: {e} (skipped)", file=sys.stderr)
+            continue
+        pixels = {"min_pixels": prof.min_pixels, "max_pixels": prof.max_pixels}
+        is_image = item.record.get("data_type", "video") == "image"
+        rows.append({"messages": messages,
+                     "videos": [] if is_image else [{"video": item.media, "nframes": prof.nframes, **pixels}],
+                     "images": [{"image": item.media, **pixels}] if is_image else [], "data_source": item.record.get("data_source"),
+                     "problem_id": str(item.record.get("problem_id"))})
+    if not rows:
+        raise RecordError(f"no usable SFT records in {files} ({bad} skipped)")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), str(output))
+    return output
+
+
+class VideoRFTSFTDataset(MultiTurnSFTDataset):
+    """verl's ``MultiTurnSFTDataset`` with vision decoded by :func:`verl_videorft.video.sample_frames`.
+
+    Same parquet as the stock class (written by :func:`convert_sft`); the difference is that frames
+    are the RL profile's frames (uniform indices, short clips allowed, frame cache) and that the
+    processor gets their real metadata, so SFT and RL see the same temporal positions
+    (``second_per_grid_ts``) for a given ``pass_fps`` setting. Use with
+    ``data.custom_cls.path=pkg://verl_videorft.sft data.custom_cls.name=VideoRFTSFTDataset``.
+    """
+
+    def _build_messages(self, example: dict):
+        import re
+
+        from verl.utils.py_functional import convert_nested_value_to_list_recursive
+
+        from verl_videorft.data import load_vision, vision_item
+        from verl_videorft.video import resolve_profile
+
+        messages = convert_nested_value_to_list_recursive(example[self.messages_key])
+        media = {"<video>": list(example.get(self.video_key) or []), "<image>": list(example.get(self.image_key) or [])}
+        base_kwargs = getattr(self, "_base_template_kwargs", None)
+        if base_kwargs is None:
+            base_kwargs = self._base_template_kwargs = dict(self.apply_chat_template_kwargs)
+        metadata = []
+        for message in messages:
+            if not isinstance(message["content"], str):
+                continue
+            parts = [p for p in re.split("(<video>|<image>)", message["content"]) if p]
+            content = []
+            for part in parts:
+                if part not in media:
+                    content.append({"type": "text", "text": part})
+                    continue
+                kind = "video" if part == "<video>" else "image"
+                spec = dict(media[part].pop(0))
+                profile = resolve_profile({"base": "train", **{k: spec[k] for k in ("nframes", "min_pixels",
+                                                                                   "max_pixels") if spec.get(k)}})
+                images, videos, _errors = load_vision([{"content": [vision_item(kind, spec[kind], profile)]}])
+                if kind == "image":
+                    content.append({"type": "image", "image": images[0]})
+                else:
+                    content.append({"type": "video", "video": videos[0][0]})
+                    metadata.append(videos[0][1])
+            message["content"] = content
+        # Frames are already sampled and sized: the processor must neither resample nor resize, and
+        # needs their metadata for second_per_grid_ts. Set per sample (each loader worker owns its copy).
+        self.apply_chat_template_kwargs = dict(base_kwargs)
+        if metadata:
+            self.apply_chat_template_kwargs["processor_kwargs"] = {"video_metadata": metadata,
+                                                                  "do_sample_frames": False}
+        return messages
