@@ -1,0 +1,321 @@
+"""Frame sampler: profiles, uniform indices, decoding (decord + PyAV), resize, rotation, errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verl_videorft.video import (DEFAULT_BACKEND, PROFILES, FrameProfile, VideoDecodeError,
+                                 backend_order, register_profile, resolve_profile, sample_frames,
+                                 target_size, uniform_indices)
+
+BACKENDS = ["pyav", "decord"]
+
+META_KEYS = {"fps", "frame_indices", "sample_fps", "total_frames", "backend", "height", "width",
+             "rotation", "path"}
+
+
+def write_numbered_clip(path: Path, n: int, *, width: int = 160, height: int = 96, fps: int = 24,
+                        codec: str = "libx264") -> Path:
+    """A clip whose frame i shows i in binary (8 black/white stripes), so a frame names its index."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p" if codec != "gif" else "rgb8"
+        for i in range(n):
+            bits = np.array([(i >> b) & 1 for b in range(8)], np.uint8) * 255
+            img = np.repeat(np.repeat(bits, width // 8)[None, :, None], height, 0).repeat(3, 2)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def level_index(frames: np.ndarray) -> list[int]:
+    """Inverse of write_numbered_clip: read the 8 stripes back as bits."""
+    out = []
+    for f in frames:
+        stripes = np.array_split(f.mean(axis=(0, 2)), 8)
+        out.append(sum(1 << b for b, s in enumerate(stripes) if s[len(s) // 2] > 128))
+    return out
+
+
+def ffmpeg_reference(path: Path, width: int, height: int) -> np.ndarray:
+    """Frame 0 decoded by the ffmpeg CLI (autorotate on), scaled bicubic: an independent reference."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", "-vf",
+                          f"scale={width}:{height}:flags=bicubic", "-f", "rawvideo", "-pix_fmt",
+                          "rgb24", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+
+
+# -- profiles ----------------------------------------------------------------------------------
+def test_paper_profiles():
+    assert PROFILES["train"] == FrameProfile(16, 128 * 28 * 28, 128 * 28 * 28, 28)
+    assert PROFILES["eval"] == FrameProfile(32, 256 * 28 * 28, 256 * 28 * 28, 28)
+    assert PROFILES["train"].to_dict()["nframes"] == 16
+    assert PROFILES["train"].cache_key() != PROFILES["eval"].cache_key()
+    # pass_fps does not change pixels, so it does not split the cache
+    assert FrameProfile(16, 10, 20, pass_fps=False).cache_key() == FrameProfile(16, 10, 20).cache_key()
+
+
+def test_resolve_profile_forms():
+    assert resolve_profile("eval") is PROFILES["eval"]
+    custom = resolve_profile({"nframes": 8, "min_pixels": 64 * 32 * 32, "max_pixels": 64 * 32 * 32,
+                              "size_multiple": 32})
+    assert (custom.nframes, custom.size_multiple) == (8, 32)
+    based = resolve_profile({"base": "eval", "nframes": 4})
+    assert (based.nframes, based.max_pixels) == (4, 256 * 28 * 28)
+    assert resolve_profile(based) is based
+    with pytest.raises(KeyError, match="unknown frame profile 'nope'"):
+        resolve_profile("nope")
+    with pytest.raises(ValueError, match="nframe"):
+        resolve_profile({"base": "train", "nframe": 4})
+    with pytest.raises(ValueError, match="even"):
+        FrameProfile(15, 100, 100)
+    with pytest.raises(ValueError, match="min_pixels"):
+        FrameProfile(16, 200, 100)
+
+
+def test_register_profile():
+    prof = register_profile("test_qwen3", nframes=4, min_pixels=32 * 32 * 4, max_pixels=32 * 32 * 8,
+                            size_multiple=32)
+    try:
+        assert resolve_profile("test_qwen3") == prof
+    finally:
+        PROFILES.pop("test_qwen3")
+
+
+@pytest.mark.parametrize("total,n", [(48, 16), (491, 16), (491, 32), (17, 16), (100, 4)])
+def test_uniform_indices_paper_formula(total, n):
+    assert uniform_indices(total, n) == np.linspace(0, total - 1, n).round().astype(int).tolist()
+
+
+def test_uniform_indices_short_clips_even():
+    assert uniform_indices(4, 16) == [0, 1, 2, 3]
+    assert uniform_indices(3, 16) == [0, 1, 2, 2]
+    assert uniform_indices(1, 16) == [0, 0]
+    assert uniform_indices(16, 16) == list(range(16))
+    with pytest.raises(ValueError):
+        uniform_indices(0, 16)
+
+
+# -- decoding generated clips ------------------------------------------------------------------
+def test_sample_frames_clip(clip):
+    frames, meta = sample_frames(clip, "train", cache=False)
+    h, w = target_size(240, 320, PROFILES["train"])
+    assert frames.shape == (16, h, w, 3) and frames.dtype == np.uint8
+    # smart_resize with min == max lands near the budget (rounding to 28 can overshoot a little)
+    assert h % 28 == 0 and w % 28 == 0 and abs(h * w / (128 * 28 * 28) - 1) < 0.15
+    assert META_KEYS <= set(meta)
+    assert meta["backend"] == DEFAULT_BACKEND and meta["total_frames"] == 48 and meta["fps"] == pytest.approx(24)
+    assert meta["frame_indices"] == uniform_indices(48, 16)
+    assert meta["sample_fps"] == pytest.approx(16 / 48 * 24)
+    assert (meta["height"], meta["width"], meta["rotation"]) == (h, w, 0)
+    assert meta["path"] == str(Path(clip).resolve())
+    assert not frames.flags.writeable
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_frames_are_the_uniform_indices(tmp_path, monkeypatch, backend):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+    path = write_numbered_clip(tmp_path / "numbered.mp4", 40)
+    frames, meta = sample_frames(path, {"base": "train", "nframes": 8}, cache=False)
+    assert meta["backend"] == backend
+    assert meta["frame_indices"] == uniform_indices(40, 8)
+    assert level_index(frames) == meta["frame_indices"]
+
+
+@pytest.mark.parametrize("n,expected", [(5, [0, 1, 2, 3, 4, 4]), (6, [0, 1, 2, 3, 4, 5])])
+def test_short_clip_all_frames_even(tmp_path, n, expected):
+    path = write_numbered_clip(tmp_path / f"short{n}.mp4", n)
+    frames, meta = sample_frames(path, "train", cache=False)
+    assert meta["frame_indices"] == expected
+    assert level_index(frames) == expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gif_through_pyav(tmp_path, monkeypatch, backend):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+    path = write_numbered_clip(tmp_path / "numbered.gif", 12, codec="gif", fps=10)
+    frames, meta = sample_frames(path, {"base": "train", "nframes": 4}, cache=False)
+    assert meta["backend"] == "pyav"  # decord cannot measure a GIF's frame count
+    assert meta["frame_indices"] == [0, 4, 7, 11]
+    assert level_index(frames) == [0, 4, 7, 11]
+
+
+def test_backend_order(monkeypatch):
+    monkeypatch.delenv("VIDEORFT_VIDEO_BACKEND", raising=False)
+    assert backend_order()[0] == DEFAULT_BACKEND
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "decord")
+    assert backend_order() == ["decord", "pyav"]
+    monkeypatch.setitem(sys.modules, "decord", None)  # import decord -> ImportError
+    assert backend_order() == ["pyav"]
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "opencv")
+    with pytest.raises(ValueError, match="VIDEORFT_VIDEO_BACKEND"):
+        backend_order()
+
+
+def test_pyav_when_decord_missing(clip, monkeypatch):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "decord")
+    monkeypatch.setitem(sys.modules, "decord", None)
+    frames, meta = sample_frames(clip, "train", cache=False)
+    assert meta["backend"] == "pyav" and frames.shape[0] == 16
+    monkeypatch.undo()
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "decord")
+    ref, ref_meta = sample_frames(clip, "train", cache=False)
+    assert ref_meta["backend"] == "decord"
+    assert np.abs(frames.astype(int) - ref).mean() < 3  # same frames, two decoders
+
+
+def test_aspect_and_budget_eval_and_qwen3(tmp_path):
+    path = write_numbered_clip(tmp_path / "wide.mp4", 8, width=640, height=200)
+    frames, _ = sample_frames(path, "eval", cache=False)
+    assert frames.shape[1:3] == target_size(200, 640, PROFILES["eval"])
+    qwen3 = {"nframes": 4, "min_pixels": 128 * 32 * 32, "max_pixels": 128 * 32 * 32, "size_multiple": 32}
+    frames, _ = sample_frames(path, qwen3, cache=False)
+    h, w = frames.shape[1:3]
+    assert h % 32 == 0 and w % 32 == 0 and w / h == pytest.approx(640 / 200, rel=0.15)
+
+
+def test_generated_rotated_clip_is_portrait(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    plain = write_numbered_clip(tmp_path / "plain.mp4", 6, width=568, height=320)
+    rotated = tmp_path / "rot90.mp4"
+    # ffmpeg 5.1 keeps a rotate tag only on stream copy
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(plain), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    frames, meta = sample_frames(rotated, "train", cache=False)
+    assert meta["rotation"] in (90, 270) and frames.shape[1] > frames.shape[2]
+    assert frames.shape[1:3] == target_size(568, 320, PROFILES["train"])
+
+
+def test_image_single_frame(tmp_path):
+    from PIL import Image
+
+    img = np.zeros((300, 500, 3), np.uint8)
+    img[:, :250] = 255
+    Image.fromarray(img).save(tmp_path / "half.png")
+    frames, meta = sample_frames(tmp_path / "half.png", "train", cache=False)
+    assert frames.shape == (1, *target_size(300, 500, PROFILES["train"]), 3)
+    assert meta["backend"] == "pil" and meta["frame_indices"] == [0]
+    assert frames[0, :, :5].min() > 200 and frames[0, :, -5:].max() < 50  # left half white
+
+
+def test_image_exif_orientation(tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated 90° clockwise -> portrait
+    Image.fromarray(np.full((200, 400, 3), 128, np.uint8)).save(tmp_path / "o.jpg", exif=exif)
+    frames, _ = sample_frames(tmp_path / "o.jpg", "train", cache=False)
+    assert frames.shape[1] > frames.shape[2]
+
+
+# -- errors ------------------------------------------------------------------------------------
+def test_missing_empty_garbage_truncated(tmp_path, clip):
+    with pytest.raises(VideoDecodeError, match=r"missing\.mp4: cannot open file"):
+        sample_frames(tmp_path / "missing.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoDecodeError, match=r"empty\.mp4: empty file"):
+        sample_frames(tmp_path / "empty.mp4")
+    (tmp_path / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(VideoDecodeError, match=r"junk\.mp4: corrupt"):
+        sample_frames(tmp_path / "junk.mp4")
+    data = Path(clip).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoDecodeError, match=r"cut\.mp4: corrupt"):
+        sample_frames(tmp_path / "cut.mp4")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(VideoDecodeError, match=r"bad\.png: corrupt or unsupported image"):
+        sample_frames(tmp_path / "bad.png")
+    assert issubclass(VideoDecodeError, RuntimeError)
+
+
+# -- real media (../shared/media) ----------------------------------------------------------------
+# file -> (frames for "train", portrait?, the only backend that reads it or None)
+MEDIA = {
+    "video_r1_example.mp4": (16, False, None),
+    "flipping_a_pancake.mkv": (16, False, None),
+    "CATER_new_003595.gif": (16, False, "pyav"),
+    "unordered.mov": (4, None, None),
+    "video_0.mov": (4, False, None),
+    "video_90.mov": (4, True, None),
+    "video_180.mov": (4, False, None),
+    "video_270.mov": (4, True, None),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(MEDIA))
+def test_media_files(media_dir, monkeypatch, name, backend):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+    n, portrait, only = MEDIA[name]
+    frames, meta = sample_frames(media_dir / name, "train", cache=False)
+    assert frames.shape[0] == n and frames.dtype == np.uint8
+    assert meta["backend"] == (only or backend)
+    h, w = frames.shape[1:3]
+    assert h % 28 == 0 and w % 28 == 0 and abs(h * w / (128 * 28 * 28) - 1) < 0.15
+    if portrait is not None:
+        assert (h > w) == portrait
+    if name != "unordered.mov":  # that one is a flat white test pattern
+        assert frames.std() > 5  # real picture content, not a blank buffer
+
+
+def test_media_frame_counts_and_fps(media_dir):
+    _, meta = sample_frames(media_dir / "video_r1_example.mp4", "eval", cache=False)
+    assert meta["total_frames"] == 491 and meta["fps"] == pytest.approx(22.29)
+    assert meta["frame_indices"] == uniform_indices(491, 32)
+    _, meta = sample_frames(media_dir / "CATER_new_003595.gif", "train", cache=False)
+    assert meta["total_frames"] == 301 and meta["fps"] == pytest.approx(24, abs=0.1)
+    _, meta = sample_frames(media_dir / "flipping_a_pancake.mkv", "train", cache=False)
+    assert meta["total_frames"] == 310 and meta["fps"] == pytest.approx(30)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("angle", [0, 90, 180, 270])
+def test_media_rotation_matches_ffmpeg(media_dir, monkeypatch, angle, backend):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+    frames, meta = sample_frames(media_dir / f"video_{angle}.mov", "train", cache=False)
+    assert meta["rotation"] == angle and meta["backend"] == backend
+    ref = ffmpeg_reference(media_dir / f"video_{angle}.mov", frames.shape[2], frames.shape[1])
+    ours = np.abs(frames[0].astype(int) - ref).mean()
+    flipped = np.abs(np.rot90(frames[0], 2).astype(int) - ref).mean()
+    assert ours < 4 and flipped > 20
+
+
+def test_media_corrupted(media_dir):
+    with pytest.raises(VideoDecodeError, match=r"corrupted\.mp4: corrupt") as info:
+        sample_frames(media_dir / "corrupted.mp4")
+    assert "decord" in str(info.value) and "pyav" in str(info.value)  # both decoders were tried
+
+
+def test_extreme_aspect_is_a_decode_error(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((2, 900, 3), np.uint8)).save(tmp_path / "strip.png")
+    with pytest.raises(VideoDecodeError, match=r"strip\.png: unreadable.*aspect ratio"):
+        sample_frames(tmp_path / "strip.png", "train", cache=False)
+
+
+def test_audio_only_file(tmp_path):
+    import av
+
+    with av.open(str(tmp_path / "beep.m4a"), "w") as out:
+        stream = out.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in list(stream.encode(frame)) + list(stream.encode()):
+            out.mux(packet)
+    with pytest.raises(VideoDecodeError, match=r"beep\.m4a: corrupt or unsupported video.*no video stream"):
+        sample_frames(tmp_path / "beep.m4a", cache=False)
