@@ -2,7 +2,7 @@
 
     >>> frames, meta = sample_frames("clip_1280x720.mp4", "train")   # doctest: +SKIP
     >>> frames.shape, frames.dtype, meta["backend"]                   # doctest: +SKIP
-    ((16, 224, 420, 3), dtype('uint8'), 'pyav')
+    ((16, 224, 420, 3), dtype('uint8'), 'decord')
 
 - ``FrameProfile`` / ``PROFILES`` / ``register_profile`` / ``resolve_profile``: named frame settings.
 - ``sample_frames(path, profile="train", *, cache=True)``: uint8 RGB ``[T, H, W, 3]`` + metadata.
@@ -19,8 +19,8 @@ Size: Qwen's own ``smart_resize`` (qwen_vl_utils) on the displayed (rotated) siz
 can land a little above or below the budget, and the result is not a fixed point of
 ``smart_resize``: hand the frames to the HF processor / vLLM with ``do_resize=False``.
 
-Decoders (:mod:`verl_videorft.video_backends`): PyAV by default, decord with
-``VIDEORFT_VIDEO_BACKEND=decord``; either falls back to the other. Process cache:
+Decoders (:mod:`verl_videorft.video_backends`): decord by default (the paper's decoder), PyAV with
+``VIDEORFT_VIDEO_BACKEND=pyav``; either falls back to the other (PyAV reads GIFs decord cannot). Process cache:
 ``VIDEORFT_FRAME_CACHE_BYTES`` / ``VIDEORFT_FRAME_CACHE_DIR`` or :func:`configure_frame_cache`.
 """
 
@@ -211,7 +211,9 @@ def _decode(path: Path, prof: FrameProfile) -> tuple[np.ndarray, dict[str, Any]]
     return frames, meta
 
 
-DEFAULT_BACKEND = "pyav"
+# decord, as the paper; PyAV (VIDEORFT_VIDEO_BACKEND=pyav) decodes less and measured faster on
+# long H.264 clips (benchmarks/bench_video.py prints both).
+DEFAULT_BACKEND = "decord"
 
 
 def backend_order() -> list[str]:
