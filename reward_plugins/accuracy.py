@@ -1,0 +1,15 @@
+"""Accuracy reward alone, for any verl recipe.
+
+    reward.custom_reward_function.path=$PWD/reward_plugins/accuracy.py
+    reward.custom_reward_function.name=compute_score
+    # optional fixes of reference quirks, e.g.:
+    +reward.custom_reward_function.reward_kwargs.lenient_choice=true
+
+Needs ``extra_info["problem_type"]`` in each sample ("multiple choice", "numerical", "OCR",
+"free-form", "regression") and a ``<answer>...</answer>`` ground truth. Give an absolute path:
+Ray workers resolve a relative one against their own working directory.
+"""
+
+from verl_videorft.rewards import accuracy_score as compute_score
+
+__all__ = ["compute_score"]
