@@ -175,10 +175,12 @@ class VideoRFTDataset(RLHFDataset):
         _register_profiles(vcfg)
         profile_spec = vcfg.get("frame_profile", "train")
         val_files = self.config.get("val_files") if hasattr(self.config, "get") else None
-        if val_files is not None and vcfg.get("val_frame_profile") is not None:
-            vf = [os.fspath(v) for v in (val_files if not isinstance(val_files, str) else [val_files])]
-            if [os.fspath(f) for f in self.original_data_files] == vf:
-                profile_spec = vcfg["val_frame_profile"]
+        vf = [] if val_files is None else [os.fspath(v) for v in ([val_files] if isinstance(val_files, str)
+                                                                  else val_files)]
+        # The reward manager reads the split: validation groups have val_kwargs.n members, not n.
+        self.split_name = "val" if vf and [os.fspath(f) for f in self.original_data_files] == vf else "train"
+        if self.split_name == "val" and vcfg.get("val_frame_profile") is not None:
+            profile_spec = vcfg["val_frame_profile"]
         self.frame_profile = resolve_profile(profile_spec)
         self.agent_name = vcfg.get("agent_name")
         self.check_media = bool(vcfg.get("check_media", True))
@@ -262,6 +264,7 @@ class VideoRFTDataset(RLHFDataset):
             "frame_profile": self.frame_profile.to_dict(),
             "question": question,
             "source": rf.where(local),
+            "split": self.split_name,
         }
         row: dict[str, Any] = {
             "data_source": rec.get("data_source") or "videorft",
