@@ -35,12 +35,14 @@ def make_clip(path: Path, *, width: int = 320, height: int = 240, frames: int = 
     """A small real H.264 clip made with ffmpeg (testsrc pattern)."""
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg not installed")
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-           f"testsrc=size={width}x{height}:rate={fps}", "-frames:v", str(frames),
-           "-pix_fmt", "yuv420p", "-c:v", "libx264"]
+    encoded = path if rotate is None else path.with_name(path.stem + ".norotate" + path.suffix)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc=size={width}x{height}:rate={fps}", "-frames:v", str(frames),
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", str(encoded)], check=True)
     if rotate is not None:
-        cmd += ["-metadata:s:v:0", f"rotate={rotate}"]
-    subprocess.run(cmd + [str(path)], check=True)
+        # ffmpeg drops a rotate tag given while re-encoding; set it on a stream copy instead.
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(encoded), "-c", "copy",
+                        "-metadata:s:v:0", f"rotate={rotate}", str(path)], check=True)
     return path
 
 
