@@ -4,7 +4,8 @@
     videorft data validate train.parquet --profile train --workers 4 --report bad.jsonl   # exit 1 if any bad
     videorft data budget train.jsonl --profile train --eval-profile eval --model qwen2.5-vl \\
         --max-prompt-length 4096 --tokenizer Qwen/Qwen2.5-VL-7B-Instruct
-    videorft data precompute train.jsonl --frame-cache-dir /cache/frames [--semantic-model PATH]
+    videorft data precompute train.jsonl --frame-cache-dir /cache/frames \
+        [--semantic-model PATH --embedding-cache-dir /cache/emb]
     videorft data sft VideoRFT-CoT-102K.json -o sft.parquet --media-root /data/videos
 
 Every record problem (malformed JSON, missing key, unknown problem type, missing / empty /
@@ -329,38 +330,50 @@ def _precompute_one(task: tuple[str, dict, int, bool]) -> tuple[str, str | None,
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:
+    from verl_videorft.rewards.semantic import EMBEDDING_CACHE_ENV
     from verl_videorft.video import resolve_profile
 
+    emb_dir = args.embedding_cache_dir or os.environ.get(EMBEDDING_CACHE_ENV)
+    if args.semantic_model and not emb_dir:  # say so before minutes of decoding
+        print(f"--semantic-model needs --embedding-cache-dir (or env {EMBEDDING_CACHE_ENV}), "
+              "the folder training reads as reward.videorft.semantic.embedding_cache_dir",
+              file=sys.stderr)
+        return 2
     profile = resolve_profile(args.profile).to_dict()
     media = sorted({it.media for it in iter_items(args.inputs, args.media_root) if it.media})
     tasks = [(m, profile, 1, True) for m in media]
     failed = 0
+    bad: set[str] = set()
     cache_dir = os.path.abspath(os.path.expanduser(args.frame_cache_dir))
     for path, err, _ in _run_parallel(_precompute_one, tasks, args.workers, "frame cache", args.quiet,
                                       initargs=(cache_dir, 64)):
         if err:
             failed += 1
+            bad.add(path)
             print(f"{path}: {err}", file=sys.stderr)
     print(f"frame cache: {len(media) - failed} of {len(media)} media files in {cache_dir}")
     if args.semantic_model:
-        try:
-            from verl_videorft.rewards import semantic
-        except ImportError as e:
-            print(f"semantic reward module unavailable: {e}", file=sys.stderr)
-            return 1
-        fill = getattr(semantic, "precompute_frame_embeddings", None)
-        if fill is None:
-            # semantic.py keeps frame embeddings in a per-process LRU (no disk tier), so there is
-            # nothing to fill ahead of training; its frame decodes do hit the disk cache filled above.
-            print("note: the semantic reward computes frame embeddings on first use (per-process cache); "
-                  "only the frame cache was filled", file=sys.stderr)
-            return 1 if failed else 0
-        from verl_videorft.video import configure_frame_cache
-
-        configure_frame_cache(disk_dir=cache_dir)
-        done = fill([m for m in media], model=args.semantic_model, profile=profile)
-        print(f"semantic frame embeddings: {done}")
+        failed += _precompute_embeddings(args, [m for m in media if m not in bad], profile, cache_dir,
+                                         os.path.abspath(os.path.expanduser(emb_dir)))
     return 1 if failed else 0
+
+
+def _precompute_embeddings(args: argparse.Namespace, media: list[str], profile: dict,
+                           frame_cache_dir: str, emb_dir: str) -> int:
+    """Fill the semantic reward's frame-embedding disk cache (one encoder, in this process: the
+    workers only decode); returns the number of failures."""
+    from verl_videorft.rewards.semantic import SemanticConfig, precompute_frame_embeddings
+    from verl_videorft.video import configure_frame_cache
+
+    configure_frame_cache(disk_dir=frame_cache_dir)  # frames come from the cache filled above
+    config = SemanticConfig(encoder=args.semantic_model, backend=args.semantic_backend,
+                            device=args.semantic_device, embedding_cache_dir=emb_dir)
+    counts = precompute_frame_embeddings(
+        _tqdm(media, desc="frame embeddings", unit="video", quiet=args.quiet), config, profile,
+        on_error=lambda path, reason: print(f"{path}: {reason}", file=sys.stderr))
+    print(f"semantic frame embeddings: {counts['encoded']} encoded, {counts['cached']} already cached, "
+          f"{counts['failed']} failed, in {emb_dir}")
+    return counts["failed"]
 
 
 # ---- sft ----------------------------------------------------------------------------------------
@@ -415,7 +428,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--profile", default="train")
     p.add_argument("--frame-cache-dir", required=True, help="= data.videorft.frame_cache_dir in training")
-    p.add_argument("--semantic-model", default=None, help="encoder for the semantic reward's embedding cache")
+    p.add_argument("--semantic-model", default=None,
+                   help="also fill the semantic reward's frame-embedding cache with this encoder "
+                        "(= reward.videorft.semantic.encoder)")
+    p.add_argument("--embedding-cache-dir", default=None,
+                   help="= reward.videorft.semantic.embedding_cache_dir (default: env "
+                        "VIDEORFT_EMBEDDING_CACHE_DIR)")
+    p.add_argument("--semantic-backend", default="auto", choices=("auto", "hf", "sentence-transformers"),
+                   help="= reward.videorft.semantic.backend")
+    p.add_argument("--semantic-device", default="auto", help="cpu | cuda | auto")
     p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("sft", help="CoT records (process + solution) -> parquet for verl's sft_trainer")

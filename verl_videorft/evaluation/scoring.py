@@ -3,10 +3,10 @@
 - The answer is the first ``<answer>...</answer>`` body (:func:`verl_videorft.rewards.text.extract_answer`);
   when the output has none, the **whole raw output** is the answer (the released eval's fallback;
   training scores such an output 0).
-- multiple choice and numerical: the training scorers of :mod:`verl_videorft.rewards.text`.
+- multiple choice and numerical: the training scorer, :func:`verl_videorft.rewards.text.score_answer`.
 - regression: Mean Relative Accuracy, ``mean over θ in {0.50, ..., 0.95} of 1[|o−g| / |g| < 1−θ]``
   (training uses a different, continuous regression reward).
-- anything else (OCR, free-form): the training scorer; an unknown type or any error scores 0.
+- anything else (OCR, free-form): ``score_answer`` too; an unknown type or any error scores 0.
 
 >>> score_sample("<think>hmm</think><answer>B</answer>", "<answer>B</answer>", "multiple choice")
 1.0
@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from verl_videorft.rewards import text as _text
-from verl_videorft.rewards.text import AccuracyOptions, extract_answer
+from verl_videorft.rewards.text import AccuracyOptions, extract_answer, score_answer
 
 # θ = 0.50, 0.55, ..., 0.95 (ten thresholds, as VSI-Bench's MRA), as exact twentieths.
 MRA_THRESHOLDS = tuple(Fraction(k, 20) for k in range(10, 20))
@@ -73,12 +72,8 @@ def score_sample(output: str, solution: str, problem_type: str, *,
         if problem_type == "regression":
             o, g = parse_number(answer), parse_number(gt)
             return 0.0 if o is None or g is None else mean_relative_accuracy(o, g)
-        # The per-type scorers take already-extracted answers. Going through accuracy_reward with
-        # the raw output re-wrapped in tags would re-extract and cut it at a stray "</answer>".
-        scorer = _text._SCORERS.get(problem_type)
-        if scorer is None:
-            return 0.0
-        value = float(scorer(answer, gt, options or _text.FAITHFUL))
-        return value if 0.0 <= value <= 1.0 else 0.0
+        # score_answer takes already-extracted answers. Going through accuracy_reward with the
+        # raw output re-wrapped in tags would re-extract and cut it at a stray "</answer>".
+        return score_answer(answer, gt, problem_type, options)
     except Exception:  # as the released eval: one odd output scores 0, never stops the run
         return 0.0

@@ -26,9 +26,10 @@ from verl_videorft.rewards.text import (
     accuracy_reward,
     extract_answer,
     format_reward,
+    score_answer,
 )
 
-__all__ = ["format_reward", "accuracy_reward", "extract_answer", "AccuracyOptions",
+__all__ = ["format_reward", "accuracy_reward", "extract_answer", "score_answer", "AccuracyOptions",
            "PROBLEM_TYPES", "compute_score", "accuracy_score", "format_score", "semantic_score",
            "REWARD_FUNCS"]
 

@@ -10,6 +10,12 @@ rollout, its decode cache) and each video's frame embeddings are computed once p
 kept in an LRU keyed by (file identity, frame profile, encoder); the texts of a group are encoded in
 one batch. A missing or undecodable video scores 0 and is counted, never raised.
 
+Disk tier (optional): with ``embedding_cache_dir`` (or env ``VIDEORFT_EMBEDDING_CACHE_DIR``) each
+video's embeddings are also written there as one ``<sha256 of the key>.npy`` (atomic rename) and
+read back on an in-memory miss before encoding, so other processes and later runs skip the encoder.
+:func:`precompute_frame_embeddings` (``videorft data precompute --semantic-model``) fills it ahead
+of training.
+
     >>> scorer = SemanticScorer(SemanticConfig(encoder="/models/tiny-siglip"))  # doctest: +SKIP
     >>> scorer.score_group(["<think>Q. A red ball.</think><answer>A</answer>"],
     ...                    "/data/clip.mp4", "train").scores                   # doctest: +SKIP
@@ -18,20 +24,27 @@ one batch. A missing or undecodable video scores 0 and is counted, never raised.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from verl_videorft.rewards.encoders import DEFAULT_ENCODER, get_encoder
+from verl_videorft.rewards.encoders import DEFAULT_ENCODER, _resolve_backend, get_encoder
 
 logger = logging.getLogger(__name__)
 
 AGGREGATES = ("mean", "per_frame")
+EMBEDDING_CACHE_ENV = "VIDEORFT_EMBEDDING_CACHE_DIR"
+# Bump when the meaning of a stored embedding changes (e.g. how frames reach the encoder).
+_DISK_FORMAT = "v1"
 
 
 def think_text(completion: str) -> str:
@@ -93,6 +106,9 @@ class SemanticConfig:
     aggregate: str = "mean"  # "mean" (paper) | "per_frame" (released code)
     frame_profile: Any = "train"
     embedding_cache_size: int = 4096  # videos; ~74 KB each for 16 frames of so400m (1152-d)
+    # Folder of the on-disk tier (one .npy per video, profile and encoder; not size-bounded);
+    # None: env VIDEORFT_EMBEDDING_CACHE_DIR, else memory only.
+    embedding_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -131,31 +147,101 @@ class SemanticScorer:
         self._cache: LRUCache = LRUCache(maxsize=self.config.embedding_cache_size)
         self._lock = threading.Lock()
         self.counters: Counter[str] = Counter()
+        disk = self.config.embedding_cache_dir or os.environ.get(EMBEDDING_CACHE_ENV) or None
+        self.disk_dir: Path | None = Path(disk).expanduser().resolve() if disk else None
+        # A local encoder folder counts by its absolute path (a relative path in the precompute
+        # CLI and an absolute one in the recipe are the same encoder); hub ids stay as written.
+        enc = self.config.encoder
+        self._encoder_id = str(Path(enc).resolve()) if os.path.isdir(enc) else enc
+        self._backend_id = _resolve_backend(enc, self.config.backend)
 
     @property
     def encoder(self):
         c = self.config
         return get_encoder(c.encoder, c.backend, c.device)
 
-    def frame_embeddings(self, media_path: str, profile: Any = None) -> np.ndarray:
-        """``[T, D]`` normalised embeddings of the profile's frames; computed once per key."""
+    def cache_key(self, media_path: str, profile: Any = None) -> tuple[str, str, str]:
+        """``(file identity + profile key, encoder, backend)``; raises ``OSError`` if missing."""
         from verl_videorft.frame_cache import file_key
-        from verl_videorft.video import sample_frames
 
         prof = _profile_of(profile if profile is not None else self.config.frame_profile)
-        key = (file_key(media_path, prof.cache_key()), self.config.encoder, self.config.backend)
+        return file_key(media_path, prof.cache_key()), self._encoder_id, self._backend_id
+
+    def disk_path(self, key: tuple[str, str, str]) -> Path | None:
+        """Where the disk tier keeps ``key`` (None without a disk tier)."""
+        if self.disk_dir is None:
+            return None
+        digest = hashlib.sha256(json.dumps([_DISK_FORMAT, *key]).encode()).hexdigest()
+        return self.disk_dir / f"{digest}.npy"
+
+    def cached(self, key: tuple[str, str, str]) -> np.ndarray | None:
+        """The embeddings of ``key`` from memory, else from disk (then kept in memory); or None."""
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None:
             self.counters["embedding_cache_hits"] += 1
             return hit
+        emb = self._disk_load(key)
+        if emb is None:
+            return None
+        with self._lock:
+            self._cache[key] = emb
+        self.counters["embedding_disk_hits"] += 1
+        return emb
+
+    def frame_embeddings(self, media_path: str, profile: Any = None) -> np.ndarray:
+        """``[T, D]`` normalised embeddings of the profile's frames; computed once per key."""
+        from verl_videorft.video import sample_frames
+
+        prof = _profile_of(profile if profile is not None else self.config.frame_profile)
+        key = self.cache_key(media_path, prof)
+        hit = self.cached(key)
+        if hit is not None:
+            return hit
         frames, _ = sample_frames(media_path, prof)
-        emb = self.encoder.encode_images(frames)
+        emb = np.ascontiguousarray(self.encoder.encode_images(frames), dtype=np.float32)
         emb.setflags(write=False)
+        self._disk_save(key, emb)
         with self._lock:
             self._cache[key] = emb
         self.counters["embedding_cache_misses"] += 1
         return emb
+
+    def _disk_load(self, key: tuple[str, str, str]) -> np.ndarray | None:
+        path = self.disk_path(key)
+        if path is None:
+            return None
+        try:
+            emb = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:  # truncated/foreign file: encode again, overwrite it
+            self.counters["embedding_disk_errors"] += 1
+            logger.warning("semantic reward: unreadable embedding cache file %s (%s); re-encoding",
+                           path, err)
+            return None
+        if emb.ndim != 2 or emb.dtype != np.float32 or not np.isfinite(emb).all():
+            self.counters["embedding_disk_errors"] += 1
+            return None
+        emb.setflags(write=False)
+        return emb
+
+    def _disk_save(self, key: tuple[str, str, str], emb: np.ndarray) -> None:
+        path = self.disk_path(key)
+        if path is None:
+            return
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
+                np.save(f, emb, allow_pickle=False)
+            os.replace(tmp, path)  # readers see the old file or the whole new one, never half
+        except OSError as err:  # a full or read-only disk must not stop training
+            self.counters["embedding_disk_errors"] += 1
+            logger.warning("semantic reward: cannot write %s (%s)", path, err)
+            tmp.unlink(missing_ok=True)
+            return
+        self.counters["embedding_disk_writes"] += 1
 
     def score_group(self, completions: Sequence[str], media_path: str | None,
                     profile: Any = None) -> GroupResult:
@@ -204,3 +290,43 @@ def get_scorer(config: SemanticConfig | None = None) -> SemanticScorer:
         if config not in _SCORERS:
             _SCORERS[config] = SemanticScorer(config)
         return _SCORERS[config]
+
+
+def precompute_frame_embeddings(paths: Iterable[str], config: SemanticConfig, profile: Any,
+                                *, on_error: Callable[[str, str], None] | None = None
+                                ) -> dict[str, int]:
+    """Fill the on-disk frame-embedding cache for ``paths``: ``{"encoded", "cached", "failed"}``.
+
+    ``profile`` must be the rollout's frame profile (name, dict or ``FrameProfile``) so the keys
+    match training's. Videos already on disk are counted as ``cached`` (the encoder is loaded only
+    if something needs encoding). A missing or undecodable video is counted as ``failed``, logged
+    and passed to ``on_error(path, reason)``, never raised. Needs ``config.embedding_cache_dir``
+    or env ``VIDEORFT_EMBEDDING_CACHE_DIR``.
+
+        >>> precompute_frame_embeddings(["/data/a.mp4", "/data/bad.mp4"],           # doctest: +SKIP
+        ...     SemanticConfig(encoder="/models/siglip", embedding_cache_dir="/cache/emb"), "train")
+        {'encoded': 1, 'cached': 0, 'failed': 1}
+    """
+    scorer = SemanticScorer(config)
+    if scorer.disk_dir is None:
+        raise ValueError("precompute_frame_embeddings needs SemanticConfig.embedding_cache_dir "
+                         f"(or env {EMBEDDING_CACHE_ENV}): without it nothing outlives this process")
+    prof = _profile_of(profile)
+    counts = {"encoded": 0, "cached": 0, "failed": 0}
+    for path in paths:
+        try:
+            key = scorer.cache_key(str(path), prof)
+            if scorer._disk_load(key) is not None:  # loads it: a truncated file is re-encoded
+                counts["cached"] += 1
+                continue
+            scorer.frame_embeddings(str(path), prof)
+            if not scorer.disk_path(key).is_file():
+                raise OSError(f"could not write {scorer.disk_path(key)} (see the log)")
+            counts["encoded"] += 1
+        except Exception as err:  # one bad video is reported, the rest still get cached
+            counts["failed"] += 1
+            reason = f"{type(err).__name__}: {err}"
+            logger.warning("semantic embeddings: %s: %s", path, reason)
+            if on_error is not None:
+                on_error(str(path), reason)
+    return counts

@@ -204,12 +204,39 @@ _SCORERS: dict[str, Callable[[str, str, AccuracyOptions], float]] = {
 }
 
 
+def score_answer(answer: str, ground_truth_answer: str, problem_type: str,
+                 options: AccuracyOptions | None = None) -> float:
+    """Accuracy in [0, 1] of an already-extracted answer against an extracted ground truth.
+
+    The per-type scorer alone, with no ``<answer>`` extraction: for callers that pick the answer
+    themselves (the evaluation scores an untagged output as its own answer). Unknown problem types
+    (case and spaces matter), non-string inputs and any internal error score 0; never raises.
+
+    >>> score_answer("B", "B", "multiple choice")
+    1.0
+    >>> score_answer("5", "5.0", "numerical"), score_answer("5", "5.0", "numerical",
+    ...                                                      AccuracyOptions(value_numerical=True))
+    (0.0, 1.0)
+    >>> score_answer("B", "B", "Multiple Choice")   # unknown type
+    0.0
+    """
+    scorer = _SCORERS.get(problem_type) if isinstance(problem_type, str) else None
+    if scorer is None or not isinstance(answer, str) or not isinstance(ground_truth_answer, str):
+        return 0.0
+    try:
+        value = float(scorer(answer, ground_truth_answer, options or FAITHFUL))
+    except Exception:  # the reference scores any exception 0; a run never dies on one sample
+        return 0.0
+    return value if 0.0 <= value <= 1.0 else 0.0
+
+
 def accuracy_reward(completion: str, solution: str, problem_type: str, *,
                     options: AccuracyOptions | None = None) -> float:
     """Accuracy in [0, 1] of the completion's answer against the solution's, by problem type.
 
-    Both sides go through :func:`extract_answer` (so an untagged solution extracts to "").
-    Unknown problem types (case and spaces matter) score 0; any internal error scores 0.
+    Both sides go through :func:`extract_answer` (so an untagged solution extracts to ""), then
+    :func:`score_answer`. Unknown problem types (case and spaces matter) score 0; any internal
+    error scores 0.
 
     >>> accuracy_reward("<answer>a</answer>", "<answer>A</answer>", "multiple choice")
     0.0
@@ -219,12 +246,6 @@ def accuracy_reward(completion: str, solution: str, problem_type: str, *,
     >>> accuracy_reward("<answer>nan</answer>", "<answer>4</answer>", "regression")
     0.0
     """
-    scorer = _SCORERS.get(problem_type) if isinstance(problem_type, str) else None
-    if scorer is None or not isinstance(completion, str) or not isinstance(solution, str):
+    if not isinstance(completion, str) or not isinstance(solution, str):
         return 0.0
-    try:
-        value = float(scorer(extract_answer(completion), extract_answer(solution),
-                             options or FAITHFUL))
-    except Exception:  # the reference scores any exception 0; a run never dies on one sample
-        return 0.0
-    return value if 0.0 <= value <= 1.0 else 0.0
+    return score_answer(extract_answer(completion), extract_answer(solution), problem_type, options)
