@@ -40,6 +40,18 @@ def _entry_point():
     return None
 
 
+def _engine_registered(device: str) -> bool:
+    from verl.workers.engine.base import EngineRegistry
+
+    return device in EngineRegistry._engines.get("language_model", {}).get("fsdp2", {})
+
+
+def _trainer_registered(mode: str) -> bool:
+    from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY
+
+    return mode in TRAINER_REGISTRY
+
+
 def registration_report() -> dict:
     """Check every registration in *this* process (import verl first, as a training worker does)."""
     problems: list[str] = []
@@ -73,6 +85,8 @@ def registration_report() -> dict:
         "rollout_replica": "verl.workers.rollout.replica",
         "rollout_adapter": "verl.workers.rollout.base",
         "platform": "verl.plugin.platform.platform_manager",
+        "cpu_engine": "verl.workers.engine.fsdp.transformer_impl",
+        "trainer": "verl.trainer.ppo.v1.trainer_sync",
     }
     modules = {}
     for what, name in registries.items():
@@ -86,6 +100,8 @@ def registration_report() -> dict:
         "rollout_replica": lambda m: plugin.ROLLOUT_NAME in m.RolloutReplicaRegistry._registry,
         "rollout_adapter": lambda m: (plugin.ROLLOUT_NAME, "async") in m._ROLLOUT_REGISTRY,
         "platform": lambda m: m.PlatformRegistry.get(plugin.PLATFORM_NAME) is not None,
+        "cpu_engine": lambda m: _engine_registered(plugin.PLATFORM_NAME),
+        "trainer": lambda m: _trainer_registered(plugin.TRAINER_MODE),
     }
     registered = {}
     for what, check in present.items():

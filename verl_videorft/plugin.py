@@ -13,6 +13,9 @@ reports both.
 | agent-loop ``_agent_loop_registry``                 | ``videorft_agent`` | rollout.agent_loop.VideoAgentLoop |
 | ``RolloutReplicaRegistry`` + ``_ROLLOUT_REGISTRY``  | ``hf``          | rollout.hf_server.HFRolloutReplica / HFServerAdapter |
 | ``PlatformRegistry``                                | ``cpu``         | rollout.cpu_platform.CPUPlatform    |
+| ``EngineRegistry`` (FSDP/FSDP2, device ``cpu``)     | ``cpu``         | rollout.cpu_engine.CPUFSDPEngine*   |
+| v1 ``TRAINER_REGISTRY``                             | ``videorft_sync`` | rollout.trainer.VideoRFTTrainerSync |
+| ``torch.distributed.init_process_group`` (wrapped)  | -               | rollout.cpu_platform.install_process_group_fix |
 
 The dataset class needs no registry: the recipe names it (``data.custom_cls``).
 """
@@ -31,6 +34,7 @@ REWARD_MANAGER_NAME = "videorft"
 AGENT_LOOP_NAME = "videorft_agent"
 ROLLOUT_NAME = "hf"
 PLATFORM_NAME = "cpu"
+TRAINER_MODE = "videorft_sync"
 
 # Fully qualified names of what gets registered (final names; doctor checks each one imports).
 TARGETS = {
@@ -39,6 +43,9 @@ TARGETS = {
     "rollout_replica": "verl_videorft.rollout.hf_server.HFRolloutReplica",
     "rollout_adapter": "verl_videorft.rollout.hf_server.HFServerAdapter",
     "platform": "verl_videorft.rollout.cpu_platform.CPUPlatform",
+    "cpu_engine": "verl_videorft.rollout.cpu_engine.CPUFSDPEngineWithLMHead",
+    "cpu_value_engine": "verl_videorft.rollout.cpu_engine.CPUFSDPEngineWithValueHead",
+    "trainer": "verl_videorft.rollout.trainer.VideoRFTTrainerSync",
     "dataset": "verl_videorft.data.VideoRFTDataset",
 }
 
@@ -96,9 +103,28 @@ def _register_platform(platform_manager) -> None:
     platform_manager.PlatformRegistry.register(platform=PLATFORM_NAME)(load_target(TARGETS["platform"]))
 
 
+@_hook("verl.workers.engine.fsdp.transformer_impl", "cpu_engine")
+def _register_cpu_engines(transformer_impl) -> None:
+    # verl's EngineRegistry is keyed by device; its FSDP engines are registered for cuda/npu only.
+    from verl.workers.engine.base import EngineRegistry
+
+    for model_type, what in (("language_model", "cpu_engine"), ("value_model", "cpu_value_engine")):
+        cls = load_target(TARGETS[what])
+        if EngineRegistry._engines.get(model_type, {}).get("fsdp2", {}).get(PLATFORM_NAME) is not cls:
+            EngineRegistry.register(model_type=model_type, backend=["fsdp", "fsdp2"], device=PLATFORM_NAME)(cls)
+
+
+@_hook("verl.trainer.ppo.v1.trainer_sync", "trainer")  # our subclass needs trainer_sync imported
+def _register_trainer(trainer_sync) -> None:
+    # trainer.v1.trainer_mode=videorft_sync: verl's sync trainer + per-component reward metrics.
+    from verl.trainer.ppo.v1 import trainer_base
+
+    if trainer_base.TRAINER_REGISTRY.get(TRAINER_MODE) is None:
+        trainer_base.register_trainer(TRAINER_MODE)(load_target(TARGETS["trainer"]))
+
+
 @_hook("verl.utils.distributed", "process_group_fix")
 def _fix_process_group_backend(distributed) -> None:
     # The package's one monkeypatch: on the cpu platform verl asks torch for "cpu:gloo,cpu:gloo",
     # which torch rejects; the wrapper drops the repeated pair (a no-op for "cpu:gloo,cuda:nccl").
-    # Runs before verl.workers.engine_workers binds the name (see cpu_platform.install_process_group_fix).
     load_target("verl_videorft.rollout.cpu_platform.install_process_group_fix")()

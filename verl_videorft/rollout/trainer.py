@@ -1,0 +1,83 @@
+"""``videorft_sync``: verl's synchronous V1 trainer plus per-step reward-component metrics.
+
+verl 0.9.1's V1 trainer computes every reward component (the manager's ``reward_extra_info``) and
+stores it with each trajectory in TransferQueue, but logs only the summed score. This subclass,
+registered with verl's own ``register_trainer`` and chosen by ``trainer.v1.trainer_mode=videorft_sync``,
+reads those per-sample dicts back after verl's metrics and adds, for every numeric key,
+``reward/<key>/mean|max|min``; plus ``videorft/bad_samples`` (samples the agent loop replaced after
+a decode failure or an over-long prompt) and ``timing_s/trajectory/{generate,reward}/*`` (where the
+rollout phase's time goes). Everything else is verl's ``PPOTrainerSync``.
+
+    >>> reward_component_metrics([{"reward_extra_info": {"acc": 1.0, "format": 0.0}},
+    ...                           {"reward_extra_info": {"acc": 0.0, "format": 1.0}}])["reward/acc/mean"]
+    0.5
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from typing import Any, Iterable
+
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+from verl_videorft.rollout.agent_loop import ERROR_KEY
+
+logger = logging.getLogger(__name__)
+
+TRAINER_MODE = "videorft_sync"
+
+
+def reward_component_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
+    """Aggregate per-sample ``reward_extra_info`` dicts into ``reward/<key>/{mean,max,min}``."""
+    values: dict[str, list[float]] = {}
+    bad = 0
+    for extra in extra_fields:
+        if not isinstance(extra, dict):
+            continue
+        bad += extra.get(ERROR_KEY) is not None
+        for key, value in (extra.get("reward_extra_info") or {}).items():
+            if isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, numbers.Number):
+                values.setdefault(key, []).append(float(value))
+    out: dict[str, float] = {"videorft/bad_samples": float(bad)}
+    for key, vals in sorted(values.items()):
+        out[f"reward/{key}/mean"] = sum(vals) / len(vals)
+        out[f"reward/{key}/max"] = max(vals)
+        out[f"reward/{key}/min"] = min(vals)
+    return out
+
+
+def trajectory_timing_metrics(per_sample: Iterable[Any]) -> dict[str, float]:
+    """Per-trajectory seconds inside the rollout phase (verl's ``timing_s/gen`` is their wall time):
+    ``timing_s/trajectory/{generate,reward}/{mean,max}``. The reward time includes waiting for the
+    rest of the prompt's group.
+
+    >>> trajectory_timing_metrics([{"generate_sequences": 1.0, "compute_score": 0.5},
+    ...                            {"generate_sequences": 3.0, "compute_score": 0.5}])["timing_s/trajectory/generate/mean"]
+    2.0
+    """
+    out: dict[str, float] = {}
+    for name, key in (("generate", "generate_sequences"), ("reward", "compute_score")):
+        vals = [float(m[key]) for m in per_sample if isinstance(m, dict) and isinstance(m.get(key), numbers.Number)]
+        if vals:
+            out[f"timing_s/trajectory/{name}/mean"] = sum(vals) / len(vals)
+            out[f"timing_s/trajectory/{name}/max"] = max(vals)
+    return out
+
+
+class VideoRFTTrainerSync(PPOTrainerSync):
+    """``PPOTrainerSync`` that also logs each reward component (see module doc)."""
+
+    def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
+        super()._compute_metrics(batch, metrics, timing_raw, global_steps=global_steps, epoch=epoch)
+        try:
+            import transfer_queue as tq
+
+            data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                                   select_fields=["extra_fields", "metrics"])
+            metrics.update(reward_component_metrics(list(data["extra_fields"])))
+            metrics.update(trajectory_timing_metrics(list(data["metrics"])))
+        except Exception as exc:  # metrics must never stop training
+            logger.warning("videorft: reward component metrics unavailable: %s: %s", type(exc).__name__, exc)
