@@ -68,32 +68,14 @@ def test_sft_dataset_uses_profile_frames_and_metadata(sft_parquet, tiny_qwen):
     assert ds[image_idx]["multi_modal_inputs"]["pixel_values"].shape[0] > 0
 
 
-# verl's torchrun path builds the backend "cpu:gloo,cpu:gloo" on the CPU platform; the plugin's fix
-# covers only initialize_global_process_group_ray, so this test-only launcher de-duplicates the
-# string for verl.trainer.sft_trainer (run unchanged, as __main__).
-SFT_LAUNCHER = """
-import runpy
-import verl  # loads the verl.plugins entry point (CPU platform) first
-import torch.distributed as td
-_init = td.init_process_group
-def init_process_group(*args, backend=None, **kwargs):
-    backend = ",".join(dict.fromkeys(backend.split(","))) if backend else backend
-    return _init(*args, backend=backend, **kwargs)
-td.init_process_group = init_process_group
-from verl.utils.device import get_platform
-type(get_platform()).current_device = lambda self: "cpu"  # .to(0) would mean an accelerator
-runpy.run_module("verl.trainer.sft_trainer", run_name="__main__", alter_sys=True)
-"""
-
-
 @pytest.mark.timeout(240)
 def test_two_sft_steps_with_verl_sft_trainer(sft_parquet, tiny_qwen, tmp_path):
     path, _ = sft_parquet
     env = {**os.environ, "FORCE_QWENVL_VIDEO_READER": "decord", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled",
-           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", "VERL_PLATFORM": "cpu"}
-    launcher = tmp_path / "sft_launch.py"
-    launcher.write_text(SFT_LAUNCHER)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(launcher),
+           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    # verl's own trainer, unchanged: the plugin's CPU platform is picked by verl's auto-detection.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "verl.trainer.sft_trainer",
            f"data.train_files={path}", "data.custom_cls.path=pkg://verl_videorft.sft",
            "data.custom_cls.name=VideoRFTSFTDataset", "data.train_batch_size=2",
            "data.micro_batch_size_per_gpu=1", "data.max_length=2048", "data.use_dynamic_bsz=False",
