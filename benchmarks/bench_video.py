@@ -7,6 +7,8 @@ Both sides get a warm OS page cache (one untimed read first).
 - cold: one uncached ``sample_frames(path, profile, cache=False)`` vs one ``fetch_video``.
 - group: one GRPO group = 8 reads of one video: a fresh ``FrameCache`` (1 decode + 7 hits) vs
   8 × ``fetch_video`` (what a reader without a cache does).
+- ours decodes a long clip as keyframe-aligned stretches side by side (``VIDEORFT_DECODE_WORKERS``,
+  default the cores); fetch_video runs as its users run it (decord's default FFmpeg threads).
 - Each round runs every contender once, in turn; a contender's time is its best round, so load
   from other processes on a shared machine hits all of them alike.
 
@@ -33,6 +35,7 @@ import numpy as np  # noqa: E402
 
 from verl_videorft.video import (FrameCache, backend_order, resolve_profile,  # noqa: E402
                                  sample_frames)
+from verl_videorft.video_backends import decode_workers  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 MEDIA_CLIPS = ["video_r1_example.mp4", "flipping_a_pancake.mkv", "CATER_new_003595.gif"]
@@ -115,7 +118,8 @@ def main() -> None:
     clips = [] if args.no_media or not MEDIA.is_dir() else [MEDIA / c for c in MEDIA_CLIPS]
     if shutil.which("ffmpeg"):
         clips.append(make_720p(tmp))
-    print(f"profile {args.profile}: {prof.to_dict()}; best of {args.repeats}; group = {GROUP} reads")
+    print(f"profile {args.profile}: {prof.to_dict()}; best of {args.repeats}; group = {GROUP} reads; "
+          f"decode workers {decode_workers()} (VIDEORFT_DECODE_WORKERS)")
     head = (f"{'clip':<24}{'out size':>9}{'frames':>7}{'fetch ms':>9}{'decord':>8}{'pyav':>8}"
             f"{'ours':>8}{'cold x':>7}{'grp fetch':>10}{'grp ours':>9}{'group x':>8}{'|diff|':>7}")
     print(head)

@@ -20,7 +20,9 @@ can land a little above or below the budget, and the result is not a fixed point
 ``smart_resize``: hand the frames to the HF processor / vLLM with ``do_resize=False``.
 
 Decoders (:mod:`verl_videorft.video_backends`): decord by default (the paper's decoder), PyAV with
-``VIDEORFT_VIDEO_BACKEND=pyav``; either falls back to the other (PyAV reads GIFs decord cannot). Process cache:
+``VIDEORFT_VIDEO_BACKEND=pyav``; either falls back to the other (PyAV reads GIFs decord cannot). A long
+clip is decoded as keyframe-aligned stretches side by side, bit-identical to one reader
+(``VIDEORFT_DECODE_WORKERS``, default the CPU cores; 1 = one reader). Process cache:
 ``VIDEORFT_FRAME_CACHE_BYTES`` / ``VIDEORFT_FRAME_CACHE_DIR`` or :func:`configure_frame_cache`.
 """
 

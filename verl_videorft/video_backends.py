@@ -1,12 +1,14 @@
-"""Decoders behind :func:`verl_videorft.video.sample_frames`: PyAV first, decord second.
+"""Decoders behind :func:`verl_videorft.video.sample_frames`: decord first, PyAV second.
 
-Order: ``VIDEORFT_VIDEO_BACKEND`` (``pyav`` default, ``decord`` = the paper's reader) first, the
+Order: ``VIDEORFT_VIDEO_BACKEND`` (``decord`` default = the paper's reader, or ``pyav``) first, the
 other one when it fails; both failing means the file is corrupt (the error names both reasons).
 
+- decord decodes with its own FFmpeg; a PyAV probe of the first frame gives the display size.
+  A long clip is split at keyframes into stretches decoded side by side, one reader each
+  (``VIDEORFT_DECODE_WORKERS``, default the CPU cores): the same frames, bit for bit.
 - PyAV (:mod:`verl_videorft.video_pyav`) decodes only what the sampled frames need (seeks over
   whole GOPs, skips non-reference frames) with bit-identical results; it also reads GIFs and
   files without a frame count in the header, which decord cannot.
-- decord decodes with its own FFmpeg; a PyAV probe of the first frame gives the display size.
 
 Both resize inside the decoder (FFmpeg's swscale, bicubic) straight to Qwen's ``smart_resize``
 size, so a 1280×720 frame is never converted to full-size RGB, and both honour the container's
@@ -17,8 +19,12 @@ rotation (decord 0.6.0 rotates itself; PyAV frames are turned with ``np.rot90``)
 
 from __future__ import annotations
 
+import bisect
 import logging
+import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from verl_videorft.video import FrameProfile, VideoDecodeError, backend_order, t
 logger = logging.getLogger(__name__)
 
 Decoded = tuple[np.ndarray, dict[str, Any]]
+MIN_SEGMENT_FRAMES = 32  # decode work below which another reader is not worth its open
 
 
 def _first_line(err: BaseException, limit: int = 160) -> str:
@@ -55,6 +62,7 @@ def _meta(fps: float, total: int, indices: list[int], backend: str, rotation: in
 def read_video(path: Path, profile: FrameProfile) -> Decoded:
     """Uniform frames of ``path`` for ``profile``; raises :class:`VideoDecodeError`."""
     readers = {"decord": _read_decord, "pyav": _read_pyav}
+    decode_workers()  # a bad VIDEORFT_DECODE_WORKERS is a config error, not a decoder failure
     errors: list[str] = []
     for name in backend_order():
         try:
@@ -83,19 +91,110 @@ def _probe_display_size(path: Path) -> tuple[int, int, int]:
     return (w, h, rotation) if rotation in (90, 270) else (h, w, rotation)
 
 
+def decode_workers() -> int:
+    """Decoders one video may use at once: ``VIDEORFT_DECODE_WORKERS`` (>= 1), default the CPU
+    cores this process may run on. Set 1 when many processes decode side by side (DataLoader
+    workers): each then decodes with one reader, as before."""
+    env = os.environ.get("VIDEORFT_DECODE_WORKERS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"VIDEORFT_DECODE_WORKERS must be an integer >= 1, got {env!r}")
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def split_at_keyframes(unique: list[int], keyframes: list[int], parts: int,
+                       min_cost: int = MIN_SEGMENT_FRAMES) -> list[list[int]]:
+    """Sorted frame indices → at most ``parts`` contiguous runs that start in different GOPs, with
+    about equal decode work each (a run decodes from its first GOP's keyframe to its last index).
+
+    A run's reader seeks to its first keyframe; frames from a keyframe on do not depend on earlier
+    ones, so each run's frames are bit-identical to one reader's (tests/test_video_parallel.py),
+    and the total decode work stays about the same. ``min_cost`` frames of work per run keeps a
+    short clip on one reader (an extra reader costs a container open).
+
+        >>> split_at_keyframes([0, 30, 60, 90, 270, 300], [0, 250], 2)
+        [[0, 30, 60, 90], [270, 300]]
+    """
+    gops: dict[int, list[int]] = {}
+    for i in unique:
+        k = bisect.bisect_right(keyframes, i) - 1
+        gops.setdefault(keyframes[k] if k >= 0 else 0, []).append(i)
+    groups = [g for _, g in sorted(gops.items())]
+    costs = [g[-1] - key + 1 for key, g in sorted(gops.items())]
+    parts = max(1, min(parts, len(groups), sum(costs) // max(min_cost, 1)))
+    if parts == 1:
+        return [list(unique)]
+
+    def runs(limit: int) -> list[list[int]]:
+        out: list[list[int]] = [[]]
+        load = 0
+        for g, c in zip(groups, costs):
+            if out[-1] and load + c > limit:
+                out.append([])
+                load = 0
+            out[-1] += g
+            load += c
+        return out
+
+    lo, hi = max(costs), sum(costs)  # smallest per-run limit that needs <= parts runs
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if len(runs(mid)) <= parts else (mid + 1, hi)
+    return runs(lo)
+
+
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, pool)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """A process-wide pool (threads do not survive fork: a forked worker makes its own); shared by
+    all callers, so concurrent decodes queue instead of multiplying threads."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < size:
+            if _POOL is not None and _POOL[0] == os.getpid():
+                _POOL[2].shutdown(wait=False)  # a bigger one replaces it; queued work still runs
+            _POOL = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="videorft-decode"))
+        return _POOL[2]
+
+
 def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
     import decord
 
     height, width, rotation = _probe_display_size(path)
     th, tw = target_size(height, width, profile)
-    # width/height make decord's FFmpeg filter graph scale while decoding (display orientation)
-    vr = decord.VideoReader(str(path), ctx=decord.cpu(0), width=tw, height=th, num_threads=0)
+    workers = decode_workers()
+
+    def reader(threads: int) -> Any:
+        # width/height make decord's FFmpeg filter graph scale while decoding (display orientation)
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), width=tw, height=th,
+                                  num_threads=threads)
+
+    # several readers each decode one stretch single-threaded (FFmpeg's frame threads cost ~15%
+    # more CPU for the same frames); one reader gets FFmpeg's own threads (0 = auto)
+    vr = reader(1 if workers > 1 else 0)
     total, fps = len(vr), vr.get_avg_fps()
     if total < 1:
         raise RuntimeError("decord reports no frames")
     indices = uniform_indices(total, profile.nframes)
     unique = sorted(set(indices))
-    batch = vr.get_batch(unique).asnumpy()
+    runs = (split_at_keyframes(unique, [int(k) for k in vr.get_key_indices()], workers)
+            if workers > 1 else [unique])
+    if len(runs) == 1:
+        if workers > 1 and unique[-1] >= MIN_SEGMENT_FRAMES:
+            vr = reader(0)  # one long GOP: worth a second open to get FFmpeg's threads
+        batch = vr.get_batch(unique).asnumpy()
+    else:
+        # decord releases the GIL while decoding: the other runs go to the pool, the first one
+        # decodes on this thread with the reader already open
+        later = [_pool(workers - 1).submit(lambda r: reader(1).get_batch(r).asnumpy(), run)
+                 for run in runs[1:]]
+        batch = np.concatenate([vr.get_batch(runs[0]).asnumpy()] + [f.result() for f in later])
     if len(unique) != len(indices):  # short clip padded with a repeated last frame
         pos = {idx: i for i, idx in enumerate(unique)}
         batch = batch[[pos[i] for i in indices]]
@@ -114,7 +213,7 @@ def _read_pyav(path: Path, profile: FrameProfile) -> Decoded:
             raise VideoDecodeError(path, "no video frames")
         indices = uniform_indices(len(pts), profile.nframes)
         try:
-            sparse = vp.read_sparse(path, indices, pts, keyframes, size_fn)
+            sparse = _read_sparse_runs(path, indices, pts, keyframes, size_fn)
         except Exception as err:  # noqa: BLE001 - e.g. a demuxer that cannot seek
             logger.debug("sparse PyAV decode failed on %s: %s", path, err)
             sparse = None
@@ -136,6 +235,25 @@ def _read_pyav(path: Path, profile: FrameProfile) -> Decoded:
         kept, decoded, fps, rotation = vp.read_sequential(path, set(indices), size_fn)
     frames = np.stack([kept[i] for i in indices])
     return frames, _meta(fps, total, indices, "pyav", rotation)
+
+
+def _read_sparse_runs(path: Path, indices: list[int], pts: list[int], keyframes: list[int],
+                      size_fn: vp.SizeFn) -> tuple[dict[int, np.ndarray], int] | None:
+    """:func:`video_pyav.read_sparse`, split at keyframes over ``decode_workers()`` readers like
+    the decord reader (PyAV releases the GIL while decoding too); ``None`` if any run is."""
+    runs = split_at_keyframes(sorted(set(indices)), keyframes, decode_workers())
+    if len(runs) == 1:
+        return vp.read_sparse(path, indices, pts, keyframes, size_fn)
+    later = [_pool(len(runs) - 1).submit(vp.read_sparse, path, run, pts, keyframes, size_fn,
+                                         threads=False) for run in runs[1:]]
+    results = [vp.read_sparse(path, runs[0], pts, keyframes, size_fn, threads=False)]
+    results += [f.result() for f in later]
+    if any(r is None for r in results):
+        return None
+    got: dict[int, np.ndarray] = {}
+    for frames, _ in results:
+        got.update(frames)
+    return got, results[0][1]
 
 
 def _count_frames(path: Path) -> int:

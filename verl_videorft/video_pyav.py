@@ -95,12 +95,13 @@ def packet_index(path: Path) -> tuple[list[int], list[int], float] | None:
 
 
 def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[int],
-                size_fn: SizeFn) -> tuple[dict[int, np.ndarray], int] | None:
+                size_fn: SizeFn, *, threads: bool = True) -> tuple[dict[int, np.ndarray], int] | None:
     """Frames at the wanted indices (by ``packet_index``'s timestamps) → ({index: frame}, rotation).
 
     ``None`` when a wanted frame never came out of the decoder (odd timestamps) or a seek landed
     on a frame that is not really a keyframe (some AVI indexes flag P-frames): use
-    :func:`read_sequential` instead.
+    :func:`read_sequential` instead. ``threads=False`` decodes on the calling thread only (when
+    several readers already run side by side).
     """
     import av
 
@@ -109,7 +110,7 @@ def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[i
     convert = _Converter(size_fn)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = "AUTO" if threads else "NONE"
         ctx = stream.codec_context
         packets = None
         reached = -1  # highest frame index whose packet the decoder has been given
