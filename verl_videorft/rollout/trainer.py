@@ -68,7 +68,18 @@ def trajectory_timing_metrics(per_sample: Iterable[Any]) -> dict[str, float]:
 
 
 class VideoRFTTrainerSync(PPOTrainerSync):
-    """``PPOTrainerSync`` that also logs each reward component (see module doc)."""
+    """``PPOTrainerSync`` that also logs each reward component (see module doc).
+
+    ``trainer.v1.poll_interval_s`` (optional) sets how often the replay buffer looks for a finished
+    batch; verl fixes it at 2 s, which is most of a CPU smoke-test step and noise on a GPU run.
+    """
+
+    def _build_replay_buffer(self):
+        buffer = super()._build_replay_buffer()
+        interval = self.config.trainer.v1.get("poll_interval_s", None)
+        if interval is not None and hasattr(buffer, "poll_interval"):
+            buffer.poll_interval = float(interval)
+        return buffer
 
     def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
         super()._compute_metrics(batch, metrics, timing_raw, global_steps=global_steps, epoch=epoch)
