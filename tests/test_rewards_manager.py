@@ -222,3 +222,23 @@ def test_group_board_frees_groups_and_counts_stragglers():
     full, short, late = run(go())
     assert full == [3, 3, 3] and short == [2, 2] and late == 1
     assert board.stats() == {"groups": 2, "incomplete": 1, "late": 1, "open": 0}
+
+
+def test_straggler_does_not_overwrite_its_closed_groups_results():
+    from verl_videorft.rewards.group import GroupBoard
+
+    board = GroupBoard()
+
+    async def go():
+        # Two members time out waiting for a third; the leader publishes; a straggler arrives
+        # and leads alone before the non-leader has read its result.
+        joined = await asyncio.gather(*(board.join("u", k, {}, 3, 0.05) for k in ("a", "b")))
+        leader = next(k for k, (_, is_leader) in zip("ab", joined) if is_leader)
+        other = "b" if leader == "a" else "a"
+        await board.publish("u", {"a": "group-a", "b": "group-b"})
+        _, straggler_leads = await board.join("u", "c", {}, 3, 0.05)
+        await board.publish("u", {"c": "alone"})
+        return straggler_leads, other, await board.result("u", other, 0.05)
+
+    straggler_leads, other, value = run(go())
+    assert straggler_leads and value == f"group-{other}"

@@ -92,7 +92,9 @@ class GroupBoard:
     async def publish(self, uid: str, results: dict[str, Any]) -> None:
         """The leader's group results, one value per member key (the leader keeps its own)."""
         group = self._groups.get(uid)
-        if group is None:  # a straggler leading alone: nothing waits on it
+        # A straggler leading alone publishes for itself only: it must not touch the closed group
+        # whose members may still be reading the real leader's results.
+        if group is None or group.published.is_set() or not set(results) <= set(group.members):
             return
         group.results = dict(results)
         group.published.set()

@@ -194,15 +194,20 @@ class VideoRFTRewardManager(RewardManagerBase):
         item = data[0]
         response_ids = item.batch["responses"]
         length = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
-        text = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.tokenizer.decode(response_ids[:length], skip_special_tokens=True))
         nt = item.non_tensor_batch
         extra_info = dict(nt.get("extra_info") or {})
         extra_info.update(dict(nt.get("tool_extra_fields") or {}))
         ground_truth = (nt.get("reward_model") or {}).get("ground_truth", "")
-        acc = accuracy_reward(text, str(ground_truth), str(extra_info.get("problem_type", "")),
-                              options=self.acc_options)
-        fmt = format_reward(text)
+
+        def decode_and_score() -> tuple[str, float, float]:
+            # Off the event loop: ROUGE on a long free-form answer would stall every other
+            # trajectory this reward worker is serving.
+            text = self.tokenizer.decode(response_ids[:length], skip_special_tokens=True)
+            acc = accuracy_reward(text, str(ground_truth), str(extra_info.get("problem_type", "")),
+                                  options=self.acc_options)
+            return text, acc, format_reward(text)
+
+        text, acc, fmt = await asyncio.get_running_loop().run_in_executor(None, decode_and_score)
         me = {"acc": acc, "length": length, "think": think_text(text) if self.sem_enabled else ""}
         media_path, profile = extra_info.get("media_path"), extra_info.get("frame_profile")
 
@@ -224,27 +229,38 @@ class VideoRFTRewardManager(RewardManagerBase):
 
     async def _grouped(self, uid: str, key: str, me: dict, expected: int, media_path: Any,
                        profile: Any) -> dict:
-        try:
-            value = await self._rendezvous(uid, key, me, expected, media_path, profile)
-        except Exception as err:  # board actor gone (its owner died): score alone, keep training
-            logger.warning("videorft reward: group board failed (%s); scoring alone", err)
-            reset_board()
-            value = None
+        value = await self._rendezvous(uid, key, me, expected, media_path, profile)
         if value is None:
             logger.warning("videorft reward: no group result for uid %s; scoring alone", uid)
             value = (await self._group_terms({key: me}, media_path, profile))[key]
         return value
 
+    @staticmethod
+    async def _board_call(method: str, *args: Any) -> Any:
+        """A call on the group board; ``None`` when the board itself fails (its owner died)."""
+        try:
+            return await get_board().call(method, *args)
+        except Exception as err:  # noqa: BLE001 - score alone, keep training
+            logger.warning("videorft reward: group board failed (%s: %s)", type(err).__name__, err)
+            reset_board()
+            return None
+
     async def _rendezvous(self, uid: str, key: str, me: dict, expected: int, media_path: Any,
                           profile: Any) -> dict | None:
-        """Join the group; the leader computes and publishes everyone's terms; return mine."""
-        board = get_board()
-        members, leader = await board.call("join", uid, key, me, expected, self.timeout_s)
+        """Join the group; the leader computes and publishes everyone's terms; return mine.
+
+        Only board failures are absorbed here (the caller then scores alone); an error of the
+        semantic scorer itself (e.g. an encoder that cannot load) propagates, loudly.
+        """
+        joined = await self._board_call("join", uid, key, me, expected, self.timeout_s)
+        if joined is None:
+            return None
+        members, leader = joined
         if not leader:
-            return await board.call("result", uid, key, self.timeout_s)
+            return await self._board_call("result", uid, key, self.timeout_s)
         results: dict = {}
         try:
             results = await self._group_terms(members, media_path, profile)
         finally:  # publish even on failure, so the other members never wait for nothing
-            await board.call("publish", uid, results)
+            await self._board_call("publish", uid, results)
         return results.get(key)
