@@ -68,6 +68,30 @@ def test_sft_dataset_uses_profile_frames_and_metadata(sft_parquet, tiny_qwen):
     assert ds[image_idx]["multi_modal_inputs"]["pixel_values"].shape[0] > 0
 
 
+def test_sft_sample_with_broken_video_trains_on_nothing(sft_parquet, tiny_qwen, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from transformers import AutoProcessor
+    from verl.utils import hf_tokenizer
+
+    from verl_videorft.data import BAD_SAMPLES
+
+    path, _ = sft_parquet
+    rows = pq.read_table(path).to_pylist()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    rows[0]["videos"][0]["video"] = str(broken)
+    bad_path = tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_pylist(rows[:2]), bad_path)
+    ds = VideoRFTSFTDataset(parquet_files=str(bad_path), tokenizer=hf_tokenizer(str(tiny_qwen)),
+                            config=OmegaConf.create({"max_length": 4096, "pad_mode": "no_padding"}),
+                            processor=AutoProcessor.from_pretrained(tiny_qwen))
+    before = BAD_SAMPLES["sft_decode_error"]
+    assert int(ds[0]["loss_mask"].sum()) == 0  # kept in the batch, contributes no gradient
+    assert BAD_SAMPLES["sft_decode_error"] == before + 1
+    assert int(ds[1]["loss_mask"].sum()) > 0
+
+
 @pytest.mark.timeout(240)
 def test_two_sft_steps_with_verl_sft_trainer(sft_parquet, tiny_qwen, tmp_path):
     path, _ = sft_parquet

@@ -22,12 +22,15 @@ through :func:`verl_videorft.video.sample_frames`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from verl_videorft.prompts import SFT_SYSTEM_PROMPT, RecordError, build_question
+
+logger = logging.getLogger(__name__)
 
 try:  # verl is a dependency; import lazily-safe so `convert_sft` works in light environments too
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
@@ -108,7 +111,23 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
     processor gets their real metadata, so SFT and RL see the same temporal positions
     (``second_per_grid_ts``) for a given ``pass_fps`` setting. Use with
     ``data.custom_cls.path=pkg://verl_videorft.sft data.custom_cls.name=VideoRFTSFTDataset``.
+
+    A sample whose video or image fails to decode keeps its place in the batch (black placeholder
+    frames) but gets an all-zero loss mask, so the model is never trained to answer without
+    looking; it is logged and counted in ``verl_videorft.data.BAD_SAMPLES["sft_decode_error"]``.
     """
+
+    def __getitem__(self, item):
+        self._decode_errors: list[str] = []
+        row = super().__getitem__(item)
+        if self._decode_errors:
+            from verl_videorft.data import BAD_SAMPLES
+
+            BAD_SAMPLES["sft_decode_error"] += 1
+            logger.warning("videorft sft: sample %s trains on nothing (loss masked): %s", item,
+                           "; ".join(self._decode_errors))
+            row["loss_mask"] = row["loss_mask"] * 0
+        return row
 
     def _build_messages(self, example: dict):
         import re
@@ -137,7 +156,8 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
                 spec = dict(media[part].pop(0))
                 profile = resolve_profile({"base": "train", **{k: spec[k] for k in ("nframes", "min_pixels",
                                                                                    "max_pixels") if spec.get(k)}})
-                images, videos, _errors = load_vision([{"content": [vision_item(kind, spec[kind], profile)]}])
+                images, videos, errors = load_vision([{"content": [vision_item(kind, spec[kind], profile)]}])
+                getattr(self, "_decode_errors", []).extend(errors)
                 if kind == "image":
                     content.append({"type": "image", "image": images[0]})
                 else:
@@ -149,5 +169,6 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
         self.apply_chat_template_kwargs = dict(base_kwargs)
         if metadata:
             self.apply_chat_template_kwargs["processor_kwargs"] = {"video_metadata": metadata,
-                                                                  "do_sample_frames": False}
+                                                                  "do_sample_frames": False,
+                                                                  "do_resize": False}
         return messages

@@ -88,7 +88,9 @@ class VideoRFTTrainerSync(PPOTrainerSync):
 
             data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
                                    select_fields=["extra_fields", "metrics"])
-            metrics.update(reward_component_metrics(list(data["extra_fields"])))
-            metrics.update(trajectory_timing_metrics(list(data["metrics"])))
+            # verl pads the batch with copies of real rows (tagged is_padding); count real ones only.
+            real = [not tag.get("is_padding", False) for tag in batch.tags]
+            metrics.update(reward_component_metrics(e for e, r in zip(data["extra_fields"], real) if r))
+            metrics.update(trajectory_timing_metrics([m for m, r in zip(data["metrics"], real) if r]))
         except Exception as exc:  # metrics must never stop training
             logger.warning("videorft: reward component metrics unavailable: %s: %s", type(exc).__name__, exc)
