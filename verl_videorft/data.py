@@ -334,29 +334,6 @@ def _placeholder(profile, data_type: str) -> np.ndarray:
     return np.zeros((n, side, side, 3), dtype=np.uint8)
 
 
-def video_metadata(meta: Mapping, n: int, pass_fps: bool) -> dict[str, Any]:
-    """HF ``VideoMetadata`` fields for frames already sampled (the processor must not resample).
-
-    transformers 5 derives ``second_per_grid_ts = temporal_patch / sampled_fps`` with
-    ``sampled_fps = len(frames_indices) / total_num_frames * fps``. ``pass_fps=True`` gives the real
-    sampling rate (time-aware MRoPE, as the released evaluation); ``pass_fps=False`` reproduces the
-    released training (sampled_fps 2 → second_per_grid_ts 1.0).
-
-    >>> video_metadata({"fps": 30.0, "total_frames": 300, "frame_indices": list(range(0, 300, 20))}, 15, True)["fps"]
-    30.0
-    >>> video_metadata({"fps": 30.0, "total_frames": 300, "frame_indices": [0, 1]}, 16, False)["total_num_frames"]
-    16
-    """
-    if not pass_fps:
-        return {"fps": 2.0, "total_num_frames": n, "frames_indices": list(range(n)),
-                "video_backend": meta.get("backend")}
-    indices = [int(i) for i in meta.get("frame_indices", range(n))]
-    return {"fps": float(meta["fps"]) if meta.get("fps") else None,
-            "total_num_frames": int(meta.get("total_frames") or n),
-            "frames_indices": indices,
-            "video_backend": meta.get("backend")}
-
-
 def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[str]]:
     """Decode every image / video item of ``messages`` through :func:`~verl_videorft.video.sample_frames`.
 
@@ -368,7 +345,7 @@ def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[st
     """
     from PIL import Image
 
-    from verl_videorft.video import VideoDecodeError, resolve_profile, sample_frames
+    from verl_videorft.video import VideoDecodeError, processor_video_metadata, resolve_profile, sample_frames
 
     images: list = []
     videos: list = []
@@ -396,6 +373,7 @@ def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[st
             if kind == "image":
                 images.append(Image.fromarray(np.ascontiguousarray(frames[0])))
             else:
-                tensor = torch.from_numpy(np.array(frames, copy=True)).permute(0, 3, 1, 2).contiguous()
-                videos.append((tensor, video_metadata(meta, tensor.shape[0], profile.pass_fps and bool(meta))))
+                tensor = torch.from_numpy(np.array(frames.transpose(0, 3, 1, 2), order="C"))  # one copy
+                pass_fps = profile.pass_fps and bool(meta.get("sample_fps"))  # placeholders have none
+                videos.append((tensor, processor_video_metadata(meta, tensor.shape[0], pass_fps)))
     return images or None, videos or None, errors

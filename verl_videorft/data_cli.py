@@ -163,8 +163,9 @@ def check_media(task: tuple[str, dict, int, bool]) -> tuple[str, str | None, dic
         return path, f"frames have shape {tuple(frames.shape)}, expected [T, H, W, 3]", info
     if meta.get("rotation", 0) not in (0, 90, 180, 270):
         return path, f"unsupported rotation {meta['rotation']} degrees", info
-    if os.path.splitext(path)[1].lower() not in {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"} \
-            and info["total_frames"] < min_frames:
+    from verl_videorft.video import IMAGE_EXTENSIONS
+
+    if os.path.splitext(path)[1].lower() not in IMAGE_EXTENSIONS and info["total_frames"] < min_frames:
         return path, f"only {info['total_frames']} frames (need at least {min_frames})", info
     return path, None, info
 

@@ -230,3 +230,40 @@ def backend_order() -> list[str]:
     except ImportError:
         order.remove("decord")
     return order
+
+
+# The released training passes no fps: transformers then derives second_per_grid_ts = 2 / 2.0 = 1.0.
+TRAINING_FPS = 2.0
+
+
+def processor_video_metadata(meta: dict[str, Any], num_frames: int, pass_fps: bool = True) -> dict[str, Any]:
+    """transformers ``VideoMetadata`` fields for frames from :func:`sample_frames` (already sampled).
+
+    transformers 5 derives ``second_per_grid_ts = temporal_patch / sampled_fps`` with
+    ``sampled_fps = len(frames_indices) / total_num_frames * fps``. ``pass_fps=True`` makes that the
+    real sampling rate (as the released evaluation); ``pass_fps=False`` gives 2.0, the released
+    training's ``second_per_grid_ts`` of 1.0. Used by the dataset hook, SFT and evaluation alike.
+
+    >>> processor_video_metadata({"fps": 30.0, "total_frames": 300, "sample_fps": 1.5,
+    ...                           "frame_indices": list(range(0, 300, 20))}, 15)["fps"]
+    30.0
+    >>> processor_video_metadata({}, 16, pass_fps=False)["fps"]
+    2.0
+    """
+    if not pass_fps:
+        return {"total_num_frames": num_frames, "fps": TRAINING_FPS, "frames_indices": list(range(num_frames)),
+                "video_backend": meta.get("backend")}
+    target = meta.get("sample_fps")
+    if not target or not np.isfinite(target) or target <= 0:
+        raise ValueError(f"{meta.get('path')}: no usable sampled fps in frame metadata ({target!r})")
+    src_fps, total, idx = meta.get("fps"), meta.get("total_frames"), meta.get("frame_indices")
+    if src_fps and total and idx is not None and len(idx) == num_frames \
+            and abs(num_frames / total * src_fps - target) <= 1e-6 * target:
+        out = {"total_num_frames": int(total), "fps": float(src_fps), "frames_indices": [int(i) for i in idx],
+               "duration": total / src_fps, "video_backend": meta.get("backend")}
+        if meta.get("height") and meta.get("width"):
+            out.update(height=int(meta["height"]), width=int(meta["width"]))
+        return out
+    # Source fps or frame count unknown (some containers): a metadata whose sampled fps is right.
+    return {"total_num_frames": num_frames, "fps": float(target), "frames_indices": list(range(num_frames)),
+            "video_backend": meta.get("backend")}

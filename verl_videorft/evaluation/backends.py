@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from verl_videorft.evaluation.benchmarks import EvalSample
-from verl_videorft.video import FrameProfile, resolve_profile, sample_frames
+from verl_videorft.video import FrameProfile, processor_video_metadata, resolve_profile, sample_frames
 
 
 @dataclass(frozen=True)
@@ -52,39 +52,6 @@ def build_messages(sample: EvalSample) -> list[dict]:
     kind = "image" if sample.data_type == "image" else "video"
     return [{"role": "user", "content": [{"type": kind, kind: sample.media_path},
                                          {"type": "text", "text": sample.question}]}]
-
-
-def sampled_fps(meta: dict) -> float:
-    """The fps of the sampled frames (what the released eval hands the processor)."""
-    fps = meta.get("sample_fps")
-    if not fps or not np.isfinite(fps) or fps <= 0:
-        raise ValueError(f"{meta.get('path')}: no usable sampled fps in frame metadata ({fps!r})")
-    return float(fps)
-
-
-# Qwen2.5-VL's processors derive the temporal scale (second_per_grid_ts = 2 / fps) from the video
-# metadata's ``sampled_fps`` (= frames taken / total frames * source fps). Without fps, training's
-# processor call ends up at fps 2, i.e. second_per_grid_ts 1.0: that is what pass_fps=False gives.
-_TRAINING_FPS = 2.0
-
-
-def video_metadata(frames: np.ndarray, meta: dict, pass_fps: bool = True) -> dict:
-    """transformers ``VideoMetadata`` fields for frames from :func:`sample_frames`.
-
-    With ``pass_fps`` its ``sampled_fps`` is the real sampled fps; otherwise it is 2.0 (training).
-    """
-    t = len(frames)
-    if not pass_fps:
-        return {"total_num_frames": t, "fps": _TRAINING_FPS, "frames_indices": list(range(t))}
-    target = sampled_fps(meta)
-    src_fps, total, idx = meta.get("fps"), meta.get("total_frames"), meta.get("frame_indices")
-    if src_fps and total and idx is not None and len(idx) == t \
-            and abs(t / total * src_fps - target) <= 1e-6 * target:
-        return {"total_num_frames": int(total), "fps": float(src_fps), "frames_indices": [int(i) for i in idx],
-                "duration": total / src_fps, "video_backend": meta.get("backend"),
-                "height": int(frames.shape[1]), "width": int(frames.shape[2])}
-    # Source fps or frame count unknown (some containers): a metadata whose sampled fps is right.
-    return {"total_num_frames": t, "fps": target, "frames_indices": list(range(t))}
 
 
 # Frames are already at the profile's size and already the uniform sample: the processor (HF's, or
@@ -136,7 +103,7 @@ class HFBackend:
         kwargs: dict[str, Any] = {}
         if videos:
             kwargs["videos"] = [p.frames for p in videos]
-            kwargs["video_metadata"] = [video_metadata(p.frames, p.meta, self.profile.pass_fps) for p in videos]
+            kwargs["video_metadata"] = [processor_video_metadata(p.meta, len(p.frames), self.profile.pass_fps) for p in videos]
         if images:
             kwargs["images"] = images
         inputs = self.processor(text=[p.prompt for p in batch], padding=True, return_tensors="pt",
@@ -161,14 +128,14 @@ def vllm_request(prepared: Prepared, profile: FrameProfile) -> dict:
     """A vLLM multimodal prompt dict for one prepared sample (no vllm import needed).
 
     Video goes as ``[(frames, metadata)]`` (the metadata carries the sampled fps, see
-    :func:`video_metadata`); ``mm_processor_kwargs`` stop a second resize or frame sampling, so the
+    :func:`~verl_videorft.video.processor_video_metadata`); ``mm_processor_kwargs`` stop a second resize or frame sampling, so the
     placeholder count vLLM computes matches the frames' features.
     """
     mm_kwargs = dict(PROCESSOR_KWARGS)
     if prepared.data_type == "image":
         return {"prompt": prepared.prompt, "multi_modal_data": {"image": prepared.frames[0]},
                 "mm_processor_kwargs": mm_kwargs}
-    meta = video_metadata(prepared.frames, prepared.meta, profile.pass_fps)
+    meta = processor_video_metadata(prepared.meta, len(prepared.frames), profile.pass_fps)
     return {"prompt": prepared.prompt, "multi_modal_data": {"video": [(prepared.frames, meta)]},
             "mm_processor_kwargs": mm_kwargs}
 

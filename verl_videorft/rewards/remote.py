@@ -36,10 +36,9 @@ class SemanticEncoderActor:
 
     def __init__(self, config: dict[str, Any]):
         self.config = SemanticConfig(**config)
-
-    def score_group(self, completions: Sequence[str], media_path: str | None,
-                    profile: Any = None) -> dict[str, Any]:
-        return asdict(get_scorer(self.config).score_group(list(completions), media_path, profile))
+        # Load the encoder now, so the readiness check waits for it; loaded on the first group's
+        # call instead, so400m's load could outlast the other members' group timeout.
+        get_scorer(self.config).encoder
 
     def score_texts(self, texts: Sequence[str], media_path: str | None,
                     profile: Any = None) -> dict[str, Any]:

@@ -16,7 +16,6 @@ Registered under device ``cpu`` by :mod:`verl_videorft.plugin`::
 
 from __future__ import annotations
 
-from verl.workers.engine.base import EngineRegistry
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead, FSDPEngineWithValueHead
 
 
