@@ -140,7 +140,7 @@ def test_precompute_cli_fills_the_cache_training_reads(tiny_siglip, clip, tmp_pa
     assert "--embedding-cache-dir" in capsys.readouterr().err
 
 
-def test_recipe_and_manager_pass_the_folder_through(repo_root, tmp_path):
+def test_recipe_and_manager_pass_the_folder_through(repo_root, tmp_path, tiny_siglip):
     from verl_videorft.rewards.manager import VideoRFTRewardManager, _allowed
     from verl_videorft.rewards.remote import SemanticEncoderActor
     from verl_videorft.testing import build_tiny_tokenizer
@@ -151,8 +151,9 @@ def test_recipe_and_manager_pass_the_folder_through(repo_root, tmp_path):
     assert set(block) <= _allowed("semantic", {})
 
     cfg = OmegaConf.create({"actor_rollout_ref": {"rollout": {"n": 2, "val_kwargs": {"n": 1}}},
-                            "reward": {"videorft": {"semantic": {"embedding_cache_dir": str(tmp_path)}}}})
+                            "reward": {"videorft": {"semantic": {"embedding_cache_dir": str(tmp_path),
+                                                                 "encoder": str(tiny_siglip)}}}})
     manager = VideoRFTRewardManager(cfg, build_tiny_tokenizer())
     assert manager.sem_config.embedding_cache_dir == str(tmp_path)
-    # the Ray encoder actor is built from the same config as a dict
+    # the Ray encoder actor is built from the same config as a dict (and loads that encoder at start)
     assert SemanticEncoderActor(asdict(manager.sem_config)).config.embedding_cache_dir == str(tmp_path)
