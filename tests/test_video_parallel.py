@@ -85,6 +85,16 @@ def test_decode_workers_setting(monkeypatch, clip):
 
 
 # -- same frames -------------------------------------------------------------------------------
+def one_and_three_workers(path, monkeypatch, backend: str):
+    """``sample_frames`` with one decoder and with three, same backend: ``(one, meta, three, meta)``."""
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "1")
+    one, meta_one = sample_frames(path, "train", cache=False)
+    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "3")
+    three, meta_three = sample_frames(path, "train", cache=False)
+    return one, meta_one, three, meta_three
+
+
 @pytest.mark.parametrize("rotate", [None, 90])
 def test_parallel_equals_one_reader(tmp_path, monkeypatch, rotate):
     path = short_gop_clip(tmp_path / "gop20.mp4", rotate=rotate)
@@ -92,11 +102,7 @@ def test_parallel_equals_one_reader(tmp_path, monkeypatch, rotate):
 
     keys = [int(k) for k in decord.VideoReader(str(path)).get_key_indices()]
     assert len(vb.split_at_keyframes(uniform_indices(240, 16), keys, 3)) == 3  # really split
-    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "decord")
-    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "1")
-    one, meta_one = sample_frames(path, "train", cache=False)
-    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "3")
-    three, meta_three = sample_frames(path, "train", cache=False)
+    one, meta_one, three, meta_three = one_and_three_workers(path, monkeypatch, "decord")
     assert meta_three["backend"] == "decord" and meta_three == meta_one
     assert np.array_equal(one, three)
     assert len({f.tobytes() for f in three}) == 16  # 16 different frames, in order
@@ -113,11 +119,7 @@ def test_parallel_equals_one_reader(tmp_path, monkeypatch, rotate):
 
 def test_parallel_pyav_equals_one_reader(tmp_path, monkeypatch):
     path = short_gop_clip(tmp_path / "gop20.mp4")
-    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "pyav")
-    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "1")
-    one, meta_one = sample_frames(path, "train", cache=False)
-    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "3")
-    three, meta_three = sample_frames(path, "train", cache=False)
+    one, meta_one, three, meta_three = one_and_three_workers(path, monkeypatch, "pyav")
     assert meta_three["backend"] == "pyav" and meta_three == meta_one
     assert np.array_equal(one, three) and len({f.tobytes() for f in three}) == 16
 

@@ -232,23 +232,10 @@ def probe_media(path: str) -> tuple[str, str | None, dict[str, int]]:
 
             with Image.open(path) as im:
                 return path, None, {"height": im.height, "width": im.width, "frames": 1}
-        import av
+        from verl_videorft.video_backends import probe_video
 
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            h, w = stream.codec_context.height, stream.codec_context.width
-            frames = int(stream.frames or 0)
-            if not frames and stream.duration and stream.average_rate:
-                frames = int(float(stream.duration * stream.time_base) * float(stream.average_rate))
-            if not frames and container.duration and stream.average_rate:
-                frames = int(container.duration / 1e6 * float(stream.average_rate))
-            rotation = 0
-            for frame in container.decode(stream):
-                rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
-                break
-        if rotation in (90, 270):
-            h, w = w, h
-        return path, None, {"height": h, "width": w, "frames": max(frames, 1)}
+        info = probe_video(path)
+        return path, None, {"height": info["height"], "width": info["width"], "frames": max(info["frames"], 1)}
     except Exception as e:  # noqa: BLE001
         return path, f"{type(e).__name__}: {e}", {}
 
@@ -326,10 +313,6 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
 
 # ---- precompute -------------------------------------------------------------------------------
-def _precompute_one(task: tuple[str, dict, int, bool]) -> tuple[str, str | None, dict[str, Any]]:
-    return check_media(task)
-
-
 def cmd_precompute(args: argparse.Namespace) -> int:
     from verl_videorft.rewards.semantic import EMBEDDING_CACHE_ENV
     from verl_videorft.video import resolve_profile
@@ -346,7 +329,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     failed = 0
     bad: set[str] = set()
     cache_dir = os.path.abspath(os.path.expanduser(args.frame_cache_dir))
-    for path, err, _ in _run_parallel(_precompute_one, tasks, args.workers, "frame cache", args.quiet,
+    for path, err, _ in _run_parallel(check_media, tasks, args.workers, "frame cache", args.quiet,
                                       initargs=(cache_dir, 64)):
         if err:
             failed += 1

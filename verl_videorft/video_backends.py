@@ -76,19 +76,27 @@ def read_video(path: Path, profile: FrameProfile) -> Decoded:
 
 
 # -- decord ------------------------------------------------------------------------------------
-def _probe_display_size(path: Path) -> tuple[int, int, int]:
-    """``(height, width, rotation)`` as displayed, from the container header and the first frame."""
+def probe_video(path: str | Path) -> dict[str, int]:
+    """``{height, width, rotation, frames}`` as displayed, from the container header and the first
+    frame only (``frames`` is the header's count or a duration × rate estimate; 0 when unknown)."""
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "NONE"  # frame threads would buffer several frames before the first
+        frames = int(stream.frames or 0)
+        if not frames and stream.duration and stream.average_rate:
+            frames = int(float(stream.duration * stream.time_base) * float(stream.average_rate))
+        if not frames and container.duration and stream.average_rate:
+            frames = int(container.duration / 1e6 * float(stream.average_rate))
         rotation = 0
         for frame in container.decode(stream):
             rotation = vp.clockwise(frame)
             break
         h, w = stream.codec_context.height, stream.codec_context.width
-    return (w, h, rotation) if rotation in (90, 270) else (h, w, rotation)
+    if rotation in (90, 270):
+        h, w = w, h
+    return {"height": h, "width": w, "rotation": rotation, "frames": frames}
 
 
 def decode_workers() -> int:
@@ -166,7 +174,8 @@ def _pool(size: int) -> ThreadPoolExecutor:
 def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
     import decord
 
-    height, width, rotation = _probe_display_size(path)
+    probe = probe_video(path)
+    height, width, rotation = probe["height"], probe["width"], probe["rotation"]
     th, tw = target_size(height, width, profile)
     workers = decode_workers()
 
