@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile .ci/install_system.sh
 	# torchvision: only a CUDA build exists on the index; install it without deps and neutralise
 	# its CUDA-only meta registrations (PLATFORM.md), so pure-Python transforms work on CPU.
 	$(PIP) install -c constraints.txt --no-deps "torchvision==0.28.0"
-	$(PY) -m verl_videorft.torchvision_shim --install
+	$(PY) -m verl_videorft.cpu.torchvision_shim --install
 	touch $(STAMP)
 
 demo: install

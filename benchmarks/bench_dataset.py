@@ -21,7 +21,7 @@ from pathlib import Path
 CHILD_DATASET = r"""
 import json, resource, sys, time
 from omegaconf import OmegaConf
-from verl_videorft.data import VideoRFTDataset
+from verl_videorft.data.dataset import VideoRFTDataset
 import random
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
@@ -40,7 +40,7 @@ print(json.dumps({"n": len(ds), "startup_s": t1 - t0, "getitem_us": (t2 - t1) / 
 CHILD_BASELINE = r"""
 import json, resource, sys, time
 from omegaconf import OmegaConf
-from verl_videorft.data import VideoRFTDataset  # same imports, so RSS deltas compare
+from verl_videorft.data.dataset import VideoRFTDataset  # same imports, so RSS deltas compare
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 records = json.load(open(sys.argv[1]))

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from verl_videorft.video import (FrameCache, backend_order, resolve_profile,  # noqa: E402
                                  sample_frames)
-from verl_videorft.video_backends import decode_workers  # noqa: E402
+from verl_videorft.video.readers import decode_workers  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 MEDIA_CLIPS = ["video_r1_example.mp4", "flipping_a_pancake.mkv", "CATER_new_003595.gif"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from verl_videorft import data as D
+from verl_videorft.data import dataset as D
 from verl_videorft.prompts import build_question
 from verl_videorft.video import PROFILES, target_size
 
@@ -115,7 +115,7 @@ def test_bad_records_and_missing_media_are_skipped_and_counted(tmp_path, clip):
 
 
 def test_hook_decodes_through_sample_frames(mixed, monkeypatch):
-    from verl_videorft import frame_cache
+    from verl_videorft.video import cache as frame_cache
 
     # the hook configures the process-wide cache once; give it back to other tests afterwards
     monkeypatch.setattr(frame_cache, "_GLOBAL", frame_cache._GLOBAL)

@@ -8,8 +8,8 @@ import shutil
 
 from omegaconf import OmegaConf
 
-from verl_videorft import data_cli
-from verl_videorft.data import VideoRFTDataset
+from verl_videorft.cli import data as data_cli
+from verl_videorft.data.dataset import VideoRFTDataset
 
 GOOD = {"problem": "What happens?", "problem_type": "free-form", "solution": "<answer>x</answer>",
         "data_type": "video"}
@@ -96,7 +96,7 @@ def test_budget_counts_tokens_lists_overlong_and_warns_on_profile_mismatch(tmp_p
 
 
 def test_precompute_fills_disk_frame_cache(tmp_path, clip, monkeypatch):
-    from verl_videorft import frame_cache
+    from verl_videorft.video import cache as frame_cache
 
     monkeypatch.setattr(frame_cache, "_GLOBAL", frame_cache._GLOBAL)  # --workers 1 runs in-process
     shutil.copy(clip, tmp_path / "c.mp4")

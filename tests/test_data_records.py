@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from verl_videorft import records as R
+from verl_videorft.data import records as R
 from verl_videorft.prompts import RecordError
 
 

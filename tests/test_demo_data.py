@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import runpy
 
 import numpy as np
 import pytest
@@ -11,11 +10,11 @@ import pytest
 
 @pytest.fixture(scope="module")
 def make(repo_root):
-    return runpy.run_path(str(repo_root / "data" / "make_demo_data.py"))["make_demo_data"]
+    return __import__("verl_videorft.data.demo_set", fromlist=["x"]).make_demo_data
 
 
 def test_demo_data_types_determinism_and_answers(make, tmp_path):
-    from verl_videorft.data_cli import main as cli
+    from verl_videorft.cli.data import main as cli
     from verl_videorft.video import sample_frames
 
     a = make(tmp_path / "a", n_train=12, n_val=3, seed=3)

@@ -144,7 +144,7 @@ def test_prompt_styles(tmp_path):
 def test_cli_benchmark_file_selection(tmp_path):
     import argparse
 
-    from verl_videorft.evaluation.cli import _benchmark_files, add_parser
+    from verl_videorft.cli.eval import _benchmark_files, add_parser
 
     for key in ("mmvu", "vsibench"):
         (tmp_path / f"eval_{key}.json").write_text("[]")

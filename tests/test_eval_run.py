@@ -9,7 +9,7 @@ import pytest
 
 from verl_videorft.evaluation.backends import GenerationConfig, HFBackend, Prepared, vllm_request
 from verl_videorft.evaluation.benchmarks import BENCHMARKS, load_benchmark
-from verl_videorft.evaluation.cli import _standalone
+from verl_videorft.cli.eval import _standalone
 from verl_videorft.evaluation.runner import read_results, run_eval
 from verl_videorft.evaluation.scoring import score_sample
 from verl_videorft.video import FrameProfile
@@ -221,7 +221,7 @@ def test_cli_run_resume_and_report(bench_dir, tiny_qwen, tmp_path, capsys):
 def test_cli_defaults_are_the_papers():
     import argparse
 
-    from verl_videorft.evaluation.cli import _profile, add_parser
+    from verl_videorft.cli.eval import _profile, add_parser
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())

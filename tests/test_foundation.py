@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from verl_videorft.torchvision_shim import install as install_shim
+from verl_videorft.cpu.torchvision_shim import install as install_shim
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -73,7 +73,7 @@ def test_without_recipe_verl_defaults_differ():
 
 
 def test_registrations_inside_ray_worker():
-    from verl_videorft.doctor import check_ray_worker
+    from verl_videorft.cli.doctor import check_ray_worker
 
     report = check_ray_worker()
     assert report["ok"], report["problems"]

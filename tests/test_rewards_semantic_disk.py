@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from verl_videorft import data_cli, frame_cache
+from verl_videorft.cli import data as data_cli
+from verl_videorft.video import cache as frame_cache
 from verl_videorft.rewards.semantic import (
     EMBEDDING_CACHE_ENV,
     SemanticConfig,

@@ -59,7 +59,7 @@ def test_process_group_initialises_over_gloo_through_verl():
 
 
 def test_dedupe_backend_leaves_gpu_strings_alone():
-    from verl_videorft.rollout.cpu_platform import dedupe_backend
+    from verl_videorft.cpu.platform import dedupe_backend
 
     assert dedupe_backend("cpu:gloo,cpu:gloo") == "cpu:gloo"
     assert dedupe_backend("cpu:gloo,cuda:nccl") == "cpu:gloo,cuda:nccl"
@@ -67,7 +67,7 @@ def test_dedupe_backend_leaves_gpu_strings_alone():
 
 
 def test_reward_component_metrics():
-    from verl_videorft.rollout.trainer import reward_component_metrics
+    from verl_videorft.trainer import reward_component_metrics
 
     m = reward_component_metrics([
         {"reward_extra_info": {"acc": 1.0, "format": 0.0, "note": "x"}, "videorft_error": None},

@@ -12,21 +12,20 @@ import torch
 from omegaconf import OmegaConf
 
 from verl_videorft.prompts import SFT_SYSTEM_PROMPT, build_question
-from verl_videorft.sft import VideoRFTSFTDataset
+from verl_videorft.data.sft import VideoRFTSFTDataset
 
 
 @pytest.fixture(scope="module")
 def sft_parquet(tmp_path_factory, repo_root):
-    import runpy
 
     out = tmp_path_factory.mktemp("sft")
-    make = runpy.run_path(str(repo_root / "data" / "make_demo_data.py"))["make_demo_data"]
+    make = __import__("verl_videorft.data.demo_set", fromlist=["x"]).make_demo_data
     paths = make(out / "demo", n_train=6, n_val=1, seed=1, frames=12)
     bad = out / "bad.jsonl"
     recs = [json.loads(x) for x in paths["train"].read_text().splitlines()]
     no_cot = {k: v for k, v in recs[0].items() if k != "process"}
     bad.write_text(json.dumps(no_cot) + "\n")
-    from verl_videorft.data_cli import main as cli
+    from verl_videorft.cli.data import main as cli
 
     assert cli(["data", "sft", str(paths["train"]), str(bad), "-o", str(out / "sft.parquet"), "--quiet",
                 "--media-root", str(out / "demo")]) == 0
@@ -74,7 +73,7 @@ def test_sft_sample_with_broken_video_trains_on_nothing(sft_parquet, tiny_qwen, 
     from transformers import AutoProcessor
     from verl.utils import hf_tokenizer
 
-    from verl_videorft.data import BAD_SAMPLES
+    from verl_videorft.data.dataset import BAD_SAMPLES
 
     path, _ = sft_parquet
     rows = pq.read_table(path).to_pylist()
@@ -100,7 +99,7 @@ def test_two_sft_steps_with_verl_sft_trainer(sft_parquet, tiny_qwen, tmp_path):
     # verl's own trainer, unchanged: the plugin's CPU platform is picked by verl's auto-detection.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "verl.trainer.sft_trainer",
-           f"data.train_files={path}", "data.custom_cls.path=pkg://verl_videorft.sft",
+           f"data.train_files={path}", "data.custom_cls.path=pkg://verl_videorft.data.sft",
            "data.custom_cls.name=VideoRFTSFTDataset", "data.train_batch_size=2",
            "data.micro_batch_size_per_gpu=1", "data.max_length=2048", "data.use_dynamic_bsz=False",
            "data.num_workers=0", f"model.path={tiny_qwen}", "+model.override_config.attn_implementation=sdpa",

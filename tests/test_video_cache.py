@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_videorft.frame_cache import FrameCache, file_key
+from verl_videorft.video.cache import FrameCache, file_key
 from verl_videorft.video import (PROFILES, VideoDecodeError, configure_frame_cache, get_frame_cache,
                                  sample_frames)
 
@@ -131,7 +131,7 @@ def test_disk_tier_survives_processes(tmp_path, clip):
     assert len(list(disk.glob("*.npy"))) == 1 and len(list(disk.glob("*.json"))) == 1
     np.save(tmp_path / "ref.npy", frames)
     # a fresh process (no decoding there: it must find the entry on disk)
-    code = ("import sys, numpy as np; from verl_videorft.frame_cache import FrameCache, file_key;"
+    code = ("import sys, numpy as np; from verl_videorft.video.cache import FrameCache, file_key;"
             "from verl_videorft.video import PROFILES;"
             "c = FrameCache(1 << 26, sys.argv[2]);"
             "hit = c.get(file_key(sys.argv[1], PROFILES['train'].cache_key()));"

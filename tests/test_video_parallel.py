@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_videorft import video_backends as vb
+from verl_videorft.video import readers as vb
 from verl_videorft.video import VideoDecodeError, sample_frames, uniform_indices
 
 

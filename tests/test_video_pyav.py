@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_videorft import video_pyav as vp
+from verl_videorft.video import pyav_reader as vp
 from verl_videorft.video import PROFILES, sample_frames, target_size, uniform_indices
 
 

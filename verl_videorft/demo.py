@@ -1,6 +1,6 @@
 """``make demo``: a real verl GRPO run on a CPU-only machine, end to end, in a few minutes.
 
-Steps: generate the synthetic demo set (``data/make_demo_data.py``), build a tiny random Qwen2.5-VL
+Steps: generate the synthetic demo set (``verl_videorft.data.demo_set``), build a tiny random Qwen2.5-VL
 and a tiny random SigLIP locally, then run verl's own trainer::
 
     python -m verl.trainer.main_ppo +recipe=videorft_cpu  data.train_files=... actor_rollout_ref.model.path=...
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import runpy
 import subprocess
 import sys
 import threading
@@ -25,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT_S = 900
 
 
@@ -37,11 +35,9 @@ def prepare_inputs(workdir: Path, seed: int = 0) -> dict[str, Path]:
     data_dir = workdir / "data"
     train = data_dir / "train.jsonl"
     if not train.is_file():
-        script = REPO / "data" / "make_demo_data.py"
-        if not script.is_file():
-            raise FileNotFoundError(f"{script}: the demo data generator is missing")
-        make = runpy.run_path(str(script))["make_demo_data"]
-        make(data_dir, n_train=16, n_val=4, seed=seed)
+        from verl_videorft.data.demo_set import make_demo_data
+
+        make_demo_data(data_dir, n_train=16, n_val=4, seed=seed)
     model = workdir / "models" / "tiny-qwen25vl"
     if not (model / "config.json").is_file():
         build_tiny_qwen25vl(model)

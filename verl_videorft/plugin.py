@@ -12,10 +12,10 @@ reports both.
 | reward-loop ``REWARD_MANAGER``                      | ``videorft``    | rewards.manager.VideoRFTRewardManager |
 | agent-loop ``_agent_loop_registry``                 | ``videorft_agent`` | rollout.agent_loop.VideoAgentLoop |
 | ``RolloutReplicaRegistry`` + ``_ROLLOUT_REGISTRY``  | ``hf``          | rollout.hf_server.HFRolloutReplica / HFServerAdapter |
-| ``PlatformRegistry``                                | ``cpu``         | rollout.cpu_platform.CPUPlatform    |
-| ``EngineRegistry`` (FSDP/FSDP2, device ``cpu``)     | ``cpu``         | rollout.cpu_engine.CPUFSDPEngine*   |
-| v1 ``TRAINER_REGISTRY``                             | ``videorft_sync`` | rollout.trainer.VideoRFTTrainerSync |
-| ``torch.distributed.init_process_group`` (wrapped)  | -               | rollout.cpu_platform.install_process_group_fix |
+| ``PlatformRegistry``                                | ``cpu``         | cpu.platform.CPUPlatform            |
+| ``EngineRegistry`` (FSDP/FSDP2, device ``cpu``)     | ``cpu``         | cpu.engines.CPUFSDPEngine*          |
+| v1 ``TRAINER_REGISTRY``                             | ``videorft_sync`` | trainer.VideoRFTTrainerSync |
+| ``torch.distributed.init_process_group`` (wrapped)  | -               | cpu.platform.install_process_group_fix |
 
 The dataset class needs no registry: the recipe names it (``data.custom_cls``).
 """
@@ -42,10 +42,10 @@ TARGETS = {
     "agent_loop": "verl_videorft.rollout.agent_loop.VideoAgentLoop",
     "rollout_replica": "verl_videorft.rollout.hf_server.HFRolloutReplica",
     "rollout_adapter": "verl_videorft.rollout.hf_server.HFServerAdapter",
-    "platform": "verl_videorft.rollout.cpu_platform.CPUPlatform",
-    "cpu_engine": "verl_videorft.rollout.cpu_engine.CPUFSDPEngineWithLMHead",
-    "cpu_value_engine": "verl_videorft.rollout.cpu_engine.CPUFSDPEngineWithValueHead",
-    "trainer": "verl_videorft.rollout.trainer.VideoRFTTrainerSync",
+    "platform": "verl_videorft.cpu.platform.CPUPlatform",
+    "cpu_engine": "verl_videorft.cpu.engines.CPUFSDPEngineWithLMHead",
+    "cpu_value_engine": "verl_videorft.cpu.engines.CPUFSDPEngineWithValueHead",
+    "trainer": "verl_videorft.trainer.VideoRFTTrainerSync",
     "dataset": "verl_videorft.data.VideoRFTDataset",
 }
 
@@ -127,4 +127,4 @@ def _register_trainer(trainer_sync) -> None:
 def _fix_process_group_backend(distributed) -> None:
     # The package's one monkeypatch: on the cpu platform verl asks torch for "cpu:gloo,cpu:gloo",
     # which torch rejects; the wrapper drops the repeated pair (a no-op for "cpu:gloo,cuda:nccl").
-    load_target("verl_videorft.rollout.cpu_platform.install_process_group_fix")()
+    load_target("verl_videorft.cpu.platform.install_process_group_fix")()

@@ -6,7 +6,7 @@
 
 Modules: :mod:`.scoring` (``score_sample``, MRA), :mod:`.benchmarks` (Video-R1 eval-file readers,
 the paper's Table 1), :mod:`.backends` (transformers and vLLM), :mod:`.runner` (resumable JSONL),
-:mod:`.report` (markdown + PNG), :mod:`.cli` (``add_parser`` for ``videorft eval``).
+:mod:`.report` (markdown + PNG), and the command line in :mod:`verl_videorft.cli.eval`.
 Only scoring is imported here, so ``import verl_videorft.evaluation`` stays light.
 """
 

@@ -128,7 +128,7 @@ class SentenceTransformerEncoder:
                                             convert_to_numpy=True, show_progress_bar=False))
 
 
-def _resolve_backend(name_or_path: str, backend: str) -> str:
+def resolve_backend(name_or_path: str, backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"semantic encoder backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":
@@ -153,7 +153,7 @@ def get_encoder(name_or_path: str = DEFAULT_ENCODER, backend: str = "auto",
     ...
     ValueError: semantic encoder backend must be one of ('auto', 'hf', 'sentence-transformers'), got 'nope'
     """
-    kind = _resolve_backend(str(name_or_path), backend)
+    kind = resolve_backend(str(name_or_path), backend)
     if device == "auto":  # a GPU when this process has one (the Ray encoder actor), else CPU
         import torch
 

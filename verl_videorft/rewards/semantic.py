@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from verl_videorft.rewards.encoders import DEFAULT_ENCODER, _resolve_backend, get_encoder
+from verl_videorft.rewards.encoders import DEFAULT_ENCODER, resolve_backend, get_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class SemanticScorer:
         # CLI and an absolute one in the recipe are the same encoder); hub ids stay as written.
         enc = self.config.encoder
         self._encoder_id = str(Path(enc).resolve()) if os.path.isdir(enc) else enc
-        self._backend_id = _resolve_backend(enc, self.config.backend)
+        self._backend_id = resolve_backend(enc, self.config.backend)
 
     @property
     def encoder(self):
@@ -162,7 +162,7 @@ class SemanticScorer:
 
     def cache_key(self, media_path: str, profile: Any = None) -> tuple[str, str, str]:
         """``(file identity + profile key, encoder, backend)``; raises ``OSError`` if missing."""
-        from verl_videorft.frame_cache import file_key
+        from verl_videorft.video.cache import file_key
 
         prof = _profile_of(profile if profile is not None else self.config.frame_profile)
         return file_key(media_path, prof.cache_key()), self._encoder_id, self._backend_id

@@ -6,7 +6,7 @@ PreTrainedModel``. A ``.pth`` file (run by every interpreter of the venv, Ray wo
 pre-registers an empty module under that name, so torchvision's pure-Python transforms import.
 Installed by ``make install`` only (CPU); GPU installs use a real torchvision and skip this.
 
-    python -m verl_videorft.torchvision_shim --install
+    python -m verl_videorft.cpu.torchvision_shim --install
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ def video_backend() -> str:
 
 
 def check_fresh_process(timeout: float = 300) -> dict:
-    code = "import json; from verl_videorft.doctor import registration_report as r; print('@@' + json.dumps(r()))"
+    code = "import json; from verl_videorft.cli.doctor import registration_report as r; print('@@' + json.dumps(r()))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     for line in proc.stdout.splitlines():
         if line.startswith("@@"):

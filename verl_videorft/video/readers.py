@@ -6,7 +6,7 @@ other one when it fails; both failing means the file is corrupt (the error names
 - decord decodes with its own FFmpeg; a PyAV probe of the first frame gives the display size.
   A long clip is split at keyframes into stretches decoded side by side, one reader each
   (``VIDEORFT_DECODE_WORKERS``, default the CPU cores): the same frames, bit for bit.
-- PyAV (:mod:`verl_videorft.video_pyav`) decodes only what the sampled frames need (seeks over
+- PyAV (:mod:`verl_videorft.video.pyav_reader`) decodes only what the sampled frames need (seeks over
   whole GOPs, skips non-reference frames) with bit-identical results; it also reads GIFs and
   files without a frame count in the header, which decord cannot.
 
@@ -30,24 +30,41 @@ from typing import Any
 
 import numpy as np
 
-from verl_videorft import video_pyav as vp
-from verl_videorft.video import FrameProfile, VideoDecodeError, backend_order, target_size, \
-    uniform_indices
+from verl_videorft.video import pyav_reader as vp
+from verl_videorft.video.profiles import FrameProfile, VideoDecodeError, target_size, uniform_indices
 
 logger = logging.getLogger(__name__)
+
+# decord, as the paper; PyAV (VIDEORFT_VIDEO_BACKEND=pyav) decodes less and measured faster on
+# long H.264 clips (benchmarks/bench_video.py prints both).
+DEFAULT_BACKEND = "decord"
+
+
+def backend_order() -> list[str]:
+    """Decoders to try, in order: ``VIDEORFT_VIDEO_BACKEND`` (``pyav`` | ``decord``, default
+    ``DEFAULT_BACKEND``) first, then the other one; decord only when it is importable."""
+    first = os.environ.get("VIDEORFT_VIDEO_BACKEND", DEFAULT_BACKEND).strip().lower()
+    if first not in ("pyav", "decord"):
+        raise ValueError(f"VIDEORFT_VIDEO_BACKEND must be 'pyav' or 'decord', got {first!r}")
+    order = [first, "decord" if first == "pyav" else "pyav"]
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        order.remove("decord")
+    return order
 
 Decoded = tuple[np.ndarray, dict[str, Any]]
 MIN_SEGMENT_FRAMES = 32  # decode work below which another reader is not worth its open
 
 
-def _first_line(err: BaseException, limit: int = 160) -> str:
+def first_line(err: BaseException, limit: int = 160) -> str:
     """decord's messages carry C++ source locations and a backtrace; keep the gist."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     text = re.sub(r"\[\d\d:\d\d:\d\d\] \S+?\.(cc|h):\d+: ", "", text)
     return f"{type(err).__name__}: {text[:limit]}" if text else type(err).__name__
 
 
-def _meta(fps: float, total: int, indices: list[int], backend: str, rotation: int) -> dict[str, Any]:
+def frame_meta(fps: float, total: int, indices: list[int], backend: str, rotation: int) -> dict[str, Any]:
     return {
         "fps": float(fps),
         "total_frames": int(total),
@@ -69,7 +86,7 @@ def read_video(path: Path, profile: FrameProfile) -> Decoded:
             return readers[name](path, profile)
         except Exception as err:  # noqa: BLE001 - any failure means: try the other decoder
             reason = (err.reason if isinstance(err, VideoDecodeError)
-                      else str(err) if isinstance(err, vp.NoVideoStream) else _first_line(err))
+                      else str(err) if isinstance(err, vp.NoVideoStream) else first_line(err))
             errors.append(f"{name}: {reason}")
             logger.debug("%s failed on %s: %s", name, path, err)
     raise VideoDecodeError(path, "corrupt or unsupported video (" + "; ".join(errors) + ")")
@@ -209,7 +226,7 @@ def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
         batch = batch[[pos[i] for i in indices]]
     if batch.shape[1:3] != (th, tw):
         raise RuntimeError(f"decord returned {batch.shape[1:3]} instead of {(th, tw)}")
-    return np.ascontiguousarray(batch), _meta(fps, total, indices, "decord", rotation)
+    return np.ascontiguousarray(batch), frame_meta(fps, total, indices, "decord", rotation)
 
 
 # -- PyAV --------------------------------------------------------------------------------------
@@ -229,7 +246,7 @@ def _read_pyav(path: Path, profile: FrameProfile) -> Decoded:
         if sparse is not None:
             kept, rotation = sparse
             frames = np.stack([kept[i] for i in indices])
-            return frames, _meta(fps, len(pts), indices, "pyav", rotation)
+            return frames, frame_meta(fps, len(pts), indices, "pyav", rotation)
     # no usable timestamps, or they did not match the decoded frames: count by decoding
     total = len(index[0]) if index else _count_frames(path)
     if total < 1:
@@ -243,7 +260,7 @@ def _read_pyav(path: Path, profile: FrameProfile) -> Decoded:
         total, indices = decoded, uniform_indices(decoded, profile.nframes)
         kept, decoded, fps, rotation = vp.read_sequential(path, set(indices), size_fn)
     frames = np.stack([kept[i] for i in indices])
-    return frames, _meta(fps, total, indices, "pyav", rotation)
+    return frames, frame_meta(fps, total, indices, "pyav", rotation)
 
 
 def _read_sparse_runs(path: Path, indices: list[int], pts: list[int], keyframes: list[int],
@@ -274,15 +291,3 @@ def _count_frames(path: Path) -> int:
 
 
 # -- images ------------------------------------------------------------------------------------
-def read_image(path: Path, profile: FrameProfile) -> Decoded:
-    """One RGB frame, EXIF orientation applied, resized with the profile's budget (bicubic)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img).convert("RGB")
-    except (UnidentifiedImageError, OSError) as err:
-        raise VideoDecodeError(path, f"corrupt or unsupported image ({_first_line(err)})") from err
-    th, tw = target_size(img.height, img.width, profile)
-    arr = np.asarray(img.resize((tw, th), Image.BICUBIC), dtype=np.uint8)[None]
-    return np.ascontiguousarray(arr), {**_meta(0.0, 1, [0], "pil", 0), "sample_fps": 0.0}

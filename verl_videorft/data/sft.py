@@ -16,7 +16,7 @@ through :func:`verl_videorft.video.sample_frames`.
     PosixPath('sft.parquet')
 
     torchrun --standalone --nproc_per_node=N -m verl.trainer.sft_trainer \\
-        data.train_files=sft.parquet data.custom_cls.path=pkg://verl_videorft.sft \\
+        data.train_files=sft.parquet data.custom_cls.path=pkg://verl_videorft.data.sft \\
         data.custom_cls.name=VideoRFTSFTDataset model.path=Qwen/Qwen2.5-VL-7B-Instruct ...
 """
 
@@ -65,7 +65,7 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from verl_videorft.data_cli import _tqdm, iter_items
+    from verl_videorft.cli.data import iter_items, progress
     from verl_videorft.video import resolve_profile
 
     prof = resolve_profile(profile)
@@ -78,7 +78,7 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
     schema = pa.schema([("messages", msg_t), ("videos", pa.list_(video_t)), ("images", pa.list_(image_t)),
                         ("data_source", pa.string()), ("problem_id", pa.string())])
     rows, bad = [], 0
-    for item in _tqdm(iter_items(files, media_root), desc="sft records", unit="rec", quiet=quiet):
+    for item in progress(iter_items(files, media_root), desc="sft records", unit="rec", quiet=quiet):
         try:
             if item.error:
                 raise RecordError(item.error)
@@ -110,7 +110,7 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
     are the RL profile's frames (uniform indices, short clips allowed, frame cache) and that the
     processor gets their real metadata, so SFT and RL see the same temporal positions
     (``second_per_grid_ts``) for a given ``pass_fps`` setting. Use with
-    ``data.custom_cls.path=pkg://verl_videorft.sft data.custom_cls.name=VideoRFTSFTDataset``.
+    ``data.custom_cls.path=pkg://verl_videorft.data.sft data.custom_cls.name=VideoRFTSFTDataset``.
 
     A sample whose video or image fails to decode keeps its place in the batch (black placeholder
     frames) but gets an all-zero loss mask, so the model is never trained to answer without
@@ -121,7 +121,7 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
         self._decode_errors: list[str] = []
         row = super().__getitem__(item)
         if self._decode_errors:
-            from verl_videorft.data import BAD_SAMPLES
+            from verl_videorft.data.dataset import BAD_SAMPLES
 
             BAD_SAMPLES["sft_decode_error"] += 1
             logger.warning("videorft sft: sample %s trains on nothing (loss masked): %s", item,
@@ -134,7 +134,7 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
 
         from verl.utils.py_functional import convert_nested_value_to_list_recursive
 
-        from verl_videorft.data import load_vision, vision_item
+        from verl_videorft.data.dataset import load_vision, vision_item
         from verl_videorft.video import resolve_profile
 
         messages = convert_nested_value_to_list_recursive(example[self.messages_key])

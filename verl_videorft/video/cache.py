@@ -48,7 +48,7 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return view
 
 
-def _freeze(arr: np.ndarray) -> np.ndarray:
+def freeze(arr: np.ndarray) -> np.ndarray:
     """Make the buffer itself read-only: numpy lets a view become writable again whenever the
     array owning the memory is writable, so freezing a view alone would not protect the cache."""
     arr = np.ascontiguousarray(arr)
@@ -107,7 +107,7 @@ class FrameCache:
     def put(self, key: str, frames: np.ndarray, meta: dict[str, Any]) -> Entry:
         """Store an entry (memory, and disk when configured). Takes ownership of ``frames``
         (it becomes read-only)."""
-        entry = (_freeze(frames), copy.deepcopy(meta))
+        entry = (freeze(frames), copy.deepcopy(meta))
         self._disk_save(key, entry)
         with self._lock:
             self._insert(key, entry)
@@ -211,7 +211,7 @@ class FrameCache:
         except (OSError, ValueError):
             return None  # absent or half-written by a crashed process: decode again
         # mmap keeps memory low but every read hits the page cache; copy so the LRU owns it
-        return _freeze(np.array(frames)), meta
+        return freeze(np.array(frames)), meta
 
     def _disk_save(self, key: str, entry: Entry) -> None:
         if self.disk_dir is None:

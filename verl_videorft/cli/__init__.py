@@ -16,8 +16,9 @@ from verl_videorft import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from verl_videorft import data_cli, doctor
-    from verl_videorft.evaluation import cli as eval_cli
+    from verl_videorft.cli import data as data_cli
+    from verl_videorft.cli import doctor
+    from verl_videorft.cli import eval as eval_cli
 
     parser = argparse.ArgumentParser(prog="videorft", description="VideoRFT training tools for verl")
     parser.add_argument("--version", action="version", version=f"verl-videorft {__version__}")

@@ -2,7 +2,7 @@
 
 verl 0.9.1 builds the dataset in the trainer *and* in every agent-loop worker as
 ``cls(data_files=, tokenizer=, processor=, config=, max_samples=)``. Records stay in their file
-(:class:`~verl_videorft.records.RecordFile`, a byte-offset index); ``__getitem__`` parses one record
+(:class:`~verl_videorft.data.records.RecordFile`, a byte-offset index); ``__getitem__`` parses one record
 and builds the paper's prompt: one user turn, the vision item first, then
 :func:`~verl_videorft.prompts.build_question` text, no system prompt.
 
@@ -45,7 +45,7 @@ import torch
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from verl_videorft.prompts import RecordError, build_question
-from verl_videorft.records import RecordFile
+from verl_videorft.data.records import RecordFile
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@
 
 Every record problem (malformed JSON, missing key, unknown problem type, missing / empty /
 corrupt media, too few frames) is reported as ``file:line: reason``. The lead wires
-:func:`add_parser` into ``verl_videorft.cli``; ``python -m verl_videorft.data_cli`` works too.
+:func:`add_parser` into ``verl_videorft.cli``; ``python -m verl_videorft.cli.data`` works too.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ COLUMNS = ("problem_id", "problem", "data_type", "problem_type", "options", "sol
 MODEL_MULTIPLE = {"qwen2.5-vl": 28, "qwen2-vl": 28, "qwen3-vl": 32}
 
 
-def _tqdm(it, **kw):
+def progress(it, **kw):
     from tqdm.auto import tqdm
 
     return tqdm(it, disable=kw.pop("quiet", False) or None, dynamic_ncols=True, **kw)
@@ -51,8 +51,8 @@ class Item:
 
 def iter_items(files: list[str], media_root: str | None = None) -> Iterator[Item]:
     """Every record of every file, checked (keys, problem type) and with its absolute media path."""
-    from verl_videorft.data import check_record, resolve_media_path
-    from verl_videorft.records import RecordFile
+    from verl_videorft.data.dataset import check_record, resolve_media_path
+    from verl_videorft.data.records import RecordFile
 
     for file in files:
         rf = RecordFile(file)
@@ -104,7 +104,7 @@ def convert_file(src: str | Path, dst: str | Path, *, media_root: str | None = N
     bad = 0
     with pq.ParquetWriter(str(dst), schema) as writer:
         batch: list[dict] = []
-        for item in _tqdm(iter_items([str(src)], media_root), desc=f"convert {Path(src).name}", unit="rec",
+        for item in progress(iter_items([str(src)], media_root), desc=f"convert {Path(src).name}", unit="rec",
                           quiet=quiet):
             if item.error:
                 bad += 1
@@ -173,10 +173,10 @@ def check_media(task: tuple[str, dict, int, bool]) -> tuple[str, str | None, dic
 def _run_parallel(fn, tasks: list, workers: int, desc: str, quiet: bool, initargs=(None, None)) -> Iterator:
     if workers <= 1 or len(tasks) <= 1:
         _init_worker(*initargs)
-        yield from _tqdm(map(fn, tasks), total=len(tasks), desc=desc, quiet=quiet)
+        yield from progress(map(fn, tasks), total=len(tasks), desc=desc, quiet=quiet)
         return
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as ex:
-        yield from _tqdm(ex.map(fn, tasks, chunksize=4), total=len(tasks), desc=desc, quiet=quiet)
+        yield from progress(ex.map(fn, tasks, chunksize=4), total=len(tasks), desc=desc, quiet=quiet)
 
 
 def _where_key(problem: dict) -> tuple[str, int]:
@@ -193,7 +193,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems: list[dict[str, Any]] = []
     by_media: dict[str, list[Item]] = {}
     n = 0
-    for item in _tqdm(iter_items(args.inputs, args.media_root), desc="read records", unit="rec", quiet=args.quiet):
+    for item in progress(iter_items(args.inputs, args.media_root), desc="read records", unit="rec", quiet=args.quiet):
         n += 1
         if item.error:
             problems.append({"where": item.where, "reason": item.error})
@@ -232,7 +232,7 @@ def probe_media(path: str) -> tuple[str, str | None, dict[str, int]]:
 
             with Image.open(path) as im:
                 return path, None, {"height": im.height, "width": im.width, "frames": 1}
-        from verl_videorft.video_backends import probe_video
+        from verl_videorft.video.readers import probe_video
 
         info = probe_video(path)
         return path, None, {"height": info["height"], "width": info["width"], "frames": max(info["frames"], 1)}
@@ -353,7 +353,7 @@ def _precompute_embeddings(args: argparse.Namespace, media: list[str], profile: 
     config = SemanticConfig(encoder=args.semantic_model, backend=args.semantic_backend,
                             device=args.semantic_device, embedding_cache_dir=emb_dir)
     counts = precompute_frame_embeddings(
-        _tqdm(media, desc="frame embeddings", unit="video", quiet=args.quiet), config, profile,
+        progress(media, desc="frame embeddings", unit="video", quiet=args.quiet), config, profile,
         on_error=lambda path, reason: print(f"{path}: {reason}", file=sys.stderr))
     print(f"semantic frame embeddings: {counts['encoded']} encoded, {counts['cached']} already cached, "
           f"{counts['failed']} failed, in {emb_dir}")
@@ -362,7 +362,7 @@ def _precompute_embeddings(args: argparse.Namespace, media: list[str], profile: 
 
 # ---- sft ----------------------------------------------------------------------------------------
 def cmd_sft(args: argparse.Namespace) -> int:
-    from verl_videorft.sft import convert_sft
+    from verl_videorft.data.sft import convert_sft
 
     out = convert_sft(args.inputs, args.output, media_root=args.media_root, profile=args.profile, quiet=args.quiet)
     print(f"{', '.join(args.inputs)} -> {out}")

@@ -7,7 +7,7 @@ CPU-only host; ``VERL_PLATFORM=cpu`` forces it anywhere.
 
 Example::
 
-    >>> from verl_videorft.rollout.cpu_platform import CPUPlatform
+    >>> from verl_videorft.cpu.platform import CPUPlatform
     >>> p = CPUPlatform()
     >>> p.device_name, p.communication_backend_name()
     ('cpu', 'gloo')

@@ -169,7 +169,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _standalone(argv: list[str] | None = None) -> int:
-    # `python -m verl_videorft.evaluation.cli ...` works before the lead wires `videorft eval`.
+    # `python -m verl_videorft.cli.eval ...` works before the lead wires `videorft eval`.
     parser = argparse.ArgumentParser(prog="videorft")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["eval", *(sys.argv[1:] if argv is None else argv)])
