@@ -33,6 +33,7 @@ demo: install
 	$(PY) -m verl_videorft.demo
 
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 
 wheel:

@@ -33,8 +33,7 @@ os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
 
 import numpy as np  # noqa: E402
 
-from verl_videorft.video import (FrameCache, backend_order, resolve_profile,  # noqa: E402
-                                 sample_frames)
+from verl_videorft.video import FrameCache, backend_order, resolve_profile, sample_frames  # noqa: E402
 from verl_videorft.video.readers import decode_workers  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -138,14 +137,14 @@ def main() -> None:
             raise SystemExit(f"{path.name}: shapes differ: fetch_video {ref_u8.shape} vs ours {frames.shape}")
         diff = float(np.abs(ref_u8.astype(np.int16) - frames).mean())
         cold_t, cold_cpu = interleaved({
-            "fetch": lambda: fetch(path, prof),
-            "decord": with_backend("decord", lambda: sample_frames(path, prof, cache=False)),
-            "pyav": with_backend("pyav", lambda: sample_frames(path, prof, cache=False)),
+            "fetch": lambda path=path: fetch(path, prof),
+            "decord": with_backend("decord", lambda path=path: sample_frames(path, prof, cache=False)),
+            "pyav": with_backend("pyav", lambda path=path: sample_frames(path, prof, cache=False)),
         }, args.repeats)
         default = backend_order()[0]
         cold_t["ours"] = cold_t[default]
-        group_t, group_cpu = interleaved({"fetch": lambda: fetch_group(path, prof),
-                                          "ours": lambda: ours_group(path, prof)}, args.repeats)
+        group_t, group_cpu = interleaved({"fetch": lambda path=path: fetch_group(path, prof),
+                                          "ours": lambda path=path: ours_group(path, prof)}, args.repeats)
         cold.append(cold_t["fetch"] / cold_t["ours"])
         group.append(group_t["fetch"] / group_t["ours"])
         cold_w.append(cold_cpu["fetch"] / cold_cpu[default])

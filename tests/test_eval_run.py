@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
+from verl_videorft.cli.eval import _standalone
 from verl_videorft.evaluation.backends import GenerationConfig, HFBackend, Prepared, vllm_request
 from verl_videorft.evaluation.benchmarks import BENCHMARKS, load_benchmark
-from verl_videorft.cli.eval import _standalone
 from verl_videorft.evaluation.runner import read_results, run_eval
 from verl_videorft.evaluation.scoring import score_sample
 from verl_videorft.video import FrameProfile

@@ -12,13 +12,13 @@ import pytest
 from omegaconf import OmegaConf
 
 from verl_videorft.cli import data as data_cli
-from verl_videorft.video import cache as frame_cache
 from verl_videorft.rewards.semantic import (
     EMBEDDING_CACHE_ENV,
     SemanticConfig,
     SemanticScorer,
     precompute_frame_embeddings,
 )
+from verl_videorft.video import cache as frame_cache
 
 SMALL = {"nframes": 4, "min_pixels": 64 * 28 * 28, "max_pixels": 64 * 28 * 28}
 GROUP = ["<think>Q. A colourful test pattern with a counter.</think><answer>A</answer>",

@@ -11,8 +11,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from verl_videorft.prompts import SFT_SYSTEM_PROMPT, build_question
 from verl_videorft.data.sft import VideoRFTSFTDataset
+from verl_videorft.prompts import SFT_SYSTEM_PROMPT, build_question
 
 
 @pytest.fixture(scope="module")

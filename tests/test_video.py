@@ -10,9 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_videorft.video import (DEFAULT_BACKEND, PROFILES, FrameProfile, VideoDecodeError,
-                                 backend_order, register_profile, resolve_profile, sample_frames,
-                                 target_size, uniform_indices)
+from verl_videorft.video import (
+    DEFAULT_BACKEND,
+    PROFILES,
+    FrameProfile,
+    VideoDecodeError,
+    backend_order,
+    register_profile,
+    resolve_profile,
+    sample_frames,
+    target_size,
+    uniform_indices,
+)
 
 BACKENDS = ["pyav", "decord"]
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from verl_videorft.video import PROFILES, VideoDecodeError, configure_frame_cache, get_frame_cache, sample_frames
 from verl_videorft.video.cache import FrameCache, file_key
-from verl_videorft.video import (PROFILES, VideoDecodeError, configure_frame_cache, get_frame_cache,
-                                 sample_frames)
 
 REPO = Path(__file__).resolve().parents[1]
 

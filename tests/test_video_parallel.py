@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_videorft.video import readers as vb
 from verl_videorft.video import VideoDecodeError, sample_frames, uniform_indices
+from verl_videorft.video import readers as vb
 
 
 def short_gop_clip(path: Path, *, frames: int = 240, gop: int = 20, rotate: int | None = None) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_videorft.video import pyav_reader as vp
 from verl_videorft.video import PROFILES, sample_frames, target_size, uniform_indices
+from verl_videorft.video import pyav_reader as vp
 
 
 def size_fn(h: int, w: int) -> tuple[int, int]:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 DEFAULT_TIMEOUT_S = 900
 
@@ -75,7 +75,7 @@ def trainer_env(workdir: Path) -> dict[str, str]:
 
 
 def run_trainer(overrides: list[str], workdir: Path, timeout_s: int = DEFAULT_TIMEOUT_S,
-                log_path: Optional[Path] = None, echo: bool = True) -> subprocess.CompletedProcess:
+                log_path: Path | None = None, echo: bool = True) -> subprocess.CompletedProcess:
     """``python -m verl.trainer.main_ppo <overrides>`` in a subprocess, log teed to ``log_path``.
 
     Runs in its own session so a timeout kills Ray's whole process tree, not just the driver.
@@ -130,7 +130,7 @@ def _kill_session(sid: int) -> None:
             continue
 
 
-def _progress(line: str) -> Optional[str]:
+def _progress(line: str) -> str | None:
     """One short console line for the events worth seeing live (the full log goes to train.log)."""
     import re
 
@@ -181,7 +181,7 @@ def summarize(workdir: Path) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=Path("demo_run"))
     ap.add_argument("--steps", type=int, default=2)

@@ -7,16 +7,7 @@ imported, wherever that happens. A hook that fails records its error in ``REGIST
 and logs a warning (verl itself would only log a failed plugin at DEBUG level); ``videorft doctor``
 reports both.
 
-| verl registry                                       | name            | target                              |
-|-----------------------------------------------------|-----------------|-------------------------------------|
-| reward-loop ``REWARD_MANAGER``                      | ``videorft``    | rewards.manager.VideoRFTRewardManager |
-| agent-loop ``_agent_loop_registry``                 | ``videorft_agent`` | rollout.agent_loop.VideoAgentLoop |
-| ``RolloutReplicaRegistry`` + ``_ROLLOUT_REGISTRY``  | ``hf``          | rollout.hf_server.HFRolloutReplica / HFServerAdapter |
-| ``PlatformRegistry``                                | ``cpu``         | cpu.platform.CPUPlatform            |
-| ``EngineRegistry`` (FSDP/FSDP2, device ``cpu``)     | ``cpu``         | cpu.engines.CPUFSDPEngine*          |
-| v1 ``TRAINER_REGISTRY``                             | ``videorft_sync`` | trainer.VideoRFTTrainerSync |
-| ``torch.distributed.init_process_group`` (wrapped)  | -               | cpu.platform.install_process_group_fix |
-
+What registers where is tabled once, in ARCHITECTURE.md ("What registers where").
 The dataset class needs no registry: the recipe names it (``data.custom_cls``).
 """
 

@@ -1,6 +1,7 @@
 """The paper's prompts (PAPER.md, "Prompt"): one place, shared by RL, SFT and evaluation.
 
->>> build_question({"problem": "How many cubes?", "problem_type": "numerical"}).endswith("(e.g., 42 or 3.14) within the <answer> </answer> tags.")
+>>> q = build_question({"problem": "How many cubes?", "problem_type": "numerical"})
+>>> q.endswith("(e.g., 42 or 3.14) within the <answer> </answer> tags.")
 True
 >>> build_question({"problem": "Color?", "problem_type": "multiple choice",
 ...                 "options": ["A. red", "B. blue"]}).splitlines()[:3]

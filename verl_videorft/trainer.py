@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import numbers
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
@@ -54,8 +55,9 @@ def trajectory_timing_metrics(per_sample: Iterable[Any]) -> dict[str, float]:
     ``timing_s/trajectory/{generate,reward}/{mean,max}``. The reward time includes waiting for the
     rest of the prompt's group.
 
-    >>> trajectory_timing_metrics([{"generate_sequences": 1.0, "compute_score": 0.5},
-    ...                            {"generate_sequences": 3.0, "compute_score": 0.5}])["timing_s/trajectory/generate/mean"]
+    >>> rows = [{"generate_sequences": 1.0, "compute_score": 0.5},
+    ...         {"generate_sequences": 3.0, "compute_score": 0.5}]
+    >>> trajectory_timing_metrics(rows)["timing_s/trajectory/generate/mean"]
     2.0
     """
     out: dict[str, float] = {}

@@ -69,7 +69,8 @@ def registration_report() -> dict:
     if ep.value not in sys.modules:
         try:  # verl hid the error; import it ourselves to show it
             ep.load()
-            problems.append(f"verl did not load entry point {ep.value!r} (it loads now: check VERL_USE_EXTERNAL_PLUGINS)")
+            problems.append(f"verl did not load entry point {ep.value!r} "
+                            "(it loads now: check VERL_USE_EXTERNAL_PLUGINS)")
         except Exception as exc:  # noqa: BLE001
             tb = traceback.extract_tb(exc.__traceback__)[-1]
             return {"ok": False, "problems": [

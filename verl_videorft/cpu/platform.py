@@ -19,7 +19,7 @@ import functools
 import random
 import types
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from verl.plugin.platform.platform_base import PlatformBase
@@ -137,7 +137,7 @@ class CPUPlatform(PlatformBase):
     def set_device(self, device_index: int) -> None:
         return None
 
-    def synchronize(self, device_index: Optional[int] = None) -> None:
+    def synchronize(self, device_index: int | None = None) -> None:
         return None
 
     def manual_seed(self, seed: int) -> None:
@@ -153,7 +153,7 @@ class CPUPlatform(PlatformBase):
     def empty_cache(self) -> None:
         return None
 
-    def get_device_capability(self, device_index: int = 0) -> tuple[Optional[int], Optional[int]]:
+    def get_device_capability(self, device_index: int = 0) -> tuple[int | None, int | None]:
         return None, None
 
     def communication_backend_name(self) -> str:
@@ -185,7 +185,7 @@ class CPUPlatform(PlatformBase):
         return None
 
 
-def dedupe_backend(backend: Optional[str]) -> Optional[str]:
+def dedupe_backend(backend: str | None) -> str | None:
     """Drop repeated ``device:backend`` pairs: verl builds ``cpu:gloo,{device}:{backend}``,
     which on the CPU platform reads ``cpu:gloo,cpu:gloo`` and torch rejects duplicates.
 

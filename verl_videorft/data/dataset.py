@@ -44,8 +44,8 @@ import numpy as np
 import torch
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from verl_videorft.prompts import RecordError, build_question
 from verl_videorft.data.records import RecordFile
+from verl_videorft.prompts import RecordError, build_question
 
 logger = logging.getLogger(__name__)
 

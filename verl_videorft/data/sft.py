@@ -93,7 +93,8 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
         is_image = item.record.get("data_type", "video") == "image"
         rows.append({"messages": messages,
                      "videos": [] if is_image else [{"video": item.media, "nframes": prof.nframes, **pixels}],
-                     "images": [{"image": item.media, **pixels}] if is_image else [], "data_source": item.record.get("data_source"),
+                     "images": [{"image": item.media, **pixels}] if is_image else [],
+                     "data_source": item.record.get("data_source"),
                      "problem_id": str(item.record.get("problem_id"))})
     if not rows:
         raise RecordError(f"no usable SFT records in {files} ({bad} skipped)")

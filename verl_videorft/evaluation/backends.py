@@ -103,7 +103,8 @@ class HFBackend:
         kwargs: dict[str, Any] = {}
         if videos:
             kwargs["videos"] = [p.frames for p in videos]
-            kwargs["video_metadata"] = [processor_video_metadata(p.meta, len(p.frames), self.profile.pass_fps) for p in videos]
+            kwargs["video_metadata"] = [processor_video_metadata(p.meta, len(p.frames), self.profile.pass_fps)
+                                        for p in videos]
         if images:
             kwargs["images"] = images
         inputs = self.processor(text=[p.prompt for p in batch], padding=True, return_tensors="pt",
@@ -128,7 +129,8 @@ def vllm_request(prepared: Prepared, profile: FrameProfile) -> dict:
     """A vLLM multimodal prompt dict for one prepared sample (no vllm import needed).
 
     Video goes as ``[(frames, metadata)]`` (the metadata carries the sampled fps, see
-    :func:`~verl_videorft.video.processor_video_metadata`); ``mm_processor_kwargs`` stop a second resize or frame sampling, so the
+    :func:`~verl_videorft.video.processor_video_metadata`); ``mm_processor_kwargs`` stop a second
+    resize or frame sampling, so the
     placeholder count vLLM computes matches the frames' features.
     """
     mm_kwargs = dict(PROCESSOR_KWARGS)

@@ -17,8 +17,8 @@ Nothing heavy is imported here: the semantic encoder loads on first use, never a
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from verl_videorft.rewards.text import (
     PROBLEM_TYPES,

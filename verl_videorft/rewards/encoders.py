@@ -13,9 +13,9 @@ loaded at import.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
-from collections.abc import Sequence
 
 import numpy as np
 

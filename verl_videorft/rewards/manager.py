@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
-from collections.abc import Mapping
 
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 

@@ -20,9 +20,9 @@ callers get the same one. It lives as long as its creator (a reward worker, i.e.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
-from collections.abc import Sequence
 
 from verl_videorft.rewards.semantic import SemanticConfig, get_scorer
 
@@ -38,7 +38,7 @@ class SemanticEncoderActor:
         self.config = SemanticConfig(**config)
         # Load the encoder now, so the readiness check waits for it; loaded on the first group's
         # call instead, so400m's load could outlast the other members' group timeout.
-        get_scorer(self.config).encoder
+        _ = get_scorer(self.config).encoder
 
     def score_texts(self, texts: Sequence[str], media_path: str | None,
                     profile: Any = None) -> dict[str, Any]:

@@ -30,14 +30,14 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from verl_videorft.rewards.encoders import DEFAULT_ENCODER, resolve_backend, get_encoder
+from verl_videorft.rewards.encoders import DEFAULT_ENCODER, get_encoder, resolve_backend
 
 logger = logging.getLogger(__name__)
 

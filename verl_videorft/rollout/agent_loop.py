@@ -23,7 +23,7 @@ Example (what the recipe sets)::
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 from uuid import uuid4
 
 import torch
@@ -41,7 +41,8 @@ class PromptTooLongError(ValueError):
     """A multimodal prompt that does not fit ``rollout.prompt_length`` (message names id and counts)."""
 
     def __init__(self, sample_id: str, prompt_tokens: int, vision_tokens: int, limit: int):
-        self.sample_id, self.prompt_tokens, self.vision_tokens, self.limit = sample_id, prompt_tokens, vision_tokens, limit
+        self.sample_id, self.prompt_tokens = sample_id, prompt_tokens
+        self.vision_tokens, self.limit = vision_tokens, limit
         super().__init__(
             f"sample {sample_id}: prompt has {prompt_tokens} tokens ({vision_tokens} vision tokens) > "
             f"max_prompt_length={limit}; lower the frame profile's nframes/max_pixels or raise "
@@ -69,7 +70,7 @@ def blank_video(nframes: int = 2, size: int = 56, fps: float = 2.0) -> tuple[tor
     return frames, meta
 
 
-def frames_record(videos: Optional[list], messages: list[dict]) -> list[dict[str, Any]]:
+def frames_record(videos: list | None, messages: list[dict]) -> list[dict[str, Any]]:
     """What the reward side needs to re-read the policy's frames, one dict per video item."""
     paths = [item.get("video") for msg in messages if isinstance(msg.get("content"), list)
              for item in msg["content"] if isinstance(item, dict) and item.get("type") == "video"]
@@ -150,7 +151,7 @@ class VideoAgentLoop(AgentLoopBase):
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
         messages = list(kwargs["raw_prompt"])
         sample_id = sample_id_of(kwargs)
-        error: Optional[str] = None
+        error: str | None = None
         try:
             mm = await self.process_multi_modal_info(messages)
         except Exception as err:  # one unreadable video must not kill the step

@@ -27,7 +27,8 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Any, Generator, Optional
+from collections.abc import Generator
+from typing import Any
 
 import ray
 import torch
@@ -79,7 +80,7 @@ class HFRolloutServer:
         self.config = config
         self.model_config = model_config
         self.replica_rank = replica_rank
-        self.global_steps: Optional[int] = None
+        self.global_steps: int | None = None
         self.weight_version = 0
         self._lock = threading.Lock()
         torch.set_num_threads(int(os.environ.get("VIDEORFT_ROLLOUT_THREADS", "1")))
@@ -100,9 +101,9 @@ class HFRolloutServer:
 
     # ---- generation -------------------------------------------------------------------------
     async def generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], request_id: str,
-                       image_data: Optional[list[Any]] = None, video_data: Optional[list[Any]] = None,
-                       audio_data: Optional[list[Any]] = None,
-                       mm_processor_kwargs: Optional[dict[str, Any]] = None, **_: Any) -> TokenOutput:
+                       image_data: list[Any] | None = None, video_data: list[Any] | None = None,
+                       audio_data: list[Any] | None = None,
+                       mm_processor_kwargs: dict[str, Any] | None = None, **_: Any) -> TokenOutput:
         """verl's server contract: prompt token ids (vision pads already expanded) → ``TokenOutput``."""
         return await asyncio.to_thread(self._generate_sync, list(prompt_ids), dict(sampling_params),
                                        image_data, video_data, mm_processor_kwargs or {})
@@ -191,7 +192,7 @@ class HFRolloutServer:
         return tokens, logps, hit_eos
 
     # ---- weight sync --------------------------------------------------------------------------
-    def update_weights(self, named_tensors: dict[str, torch.Tensor], global_steps: Optional[int] = None) -> dict:
+    def update_weights(self, named_tensors: dict[str, torch.Tensor], global_steps: int | None = None) -> dict:
         """Load full (unsharded) tensors from the trainer; returns counts of what was loaded."""
         with self._lock:
             own = self.model.state_dict()
@@ -235,7 +236,7 @@ class HFRolloutServer:
     def get_server_address(self) -> tuple[str, int]:
         return ray.util.get_node_ip_address(), 0
 
-    async def wake_up(self, tags: Optional[list[str]] = None) -> None: ...
+    async def wake_up(self, tags: list[str] | None = None) -> None: ...
     async def sleep(self) -> None: ...
     async def clear_kv_cache(self) -> None: ...
     async def release_kv_cache(self) -> None: ...
@@ -303,7 +304,7 @@ class HFServerAdapter(BaseRollout):
 
     @torch.no_grad()
     async def update_weights(self, weights: Generator[tuple[str, torch.Tensor], None, None],
-                             wire_format: str = "named_tensors", global_steps: Optional[int] = None,
+                             wire_format: str = "named_tensors", global_steps: int | None = None,
                              **kwargs: Any) -> None:
         if wire_format != "named_tensors":
             raise ValueError(f"hf rollout supports wire_format='named_tensors' only, got {wire_format!r}")

@@ -12,7 +12,8 @@ its keyframe on. This reader
    bit-identical to a full sequential decode (``tests/test_video_pyav.py`` checks this).
 
 Frames are scaled by swscale (bicubic, in the decoder's pixel format) to the target size, then
-converted to RGB and turned by the container's rotation. Streams without timestamps fall back to a plain sequential decode.
+converted to RGB and turned by the container's rotation. Streams without timestamps fall back to a
+plain sequential decode.
 
     >>> frames, idx, total, fps, rot = read_sparse(Path("v.mp4"), 16, size_fn)   # doctest: +SKIP
 """
@@ -20,8 +21,9 @@ converted to RGB and turned by the container's rotation. Streams without timesta
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

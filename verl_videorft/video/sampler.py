@@ -35,8 +35,9 @@ import numpy as np
 
 from verl_videorft.video import readers
 from verl_videorft.video.cache import FrameCache, file_key, freeze, get_frame_cache
-from verl_videorft.video.profiles import IMAGE_EXTENSIONS, FrameProfile, VideoDecodeError, resolve_profile
 from verl_videorft.video.images import read_image
+from verl_videorft.video.profiles import IMAGE_EXTENSIONS, FrameProfile, VideoDecodeError, resolve_profile
+
 
 def sample_frames(path: str | Path, profile: str | dict | FrameProfile = "train", *,
                   cache: bool | FrameCache = True) -> tuple[np.ndarray, dict[str, Any]]:
