@@ -48,7 +48,7 @@ class RewardWorker:
 
 @pytest.mark.slow  # starts Ray and 4 processes: ~30-60 s on 2 busy cores
 def test_group_across_processes_with_named_encoder_actor(ray_cluster, tiny_siglip, clip):
-    from verl_videorft.rewards.remote import ACTOR_NAME, ACTOR_NAMESPACE
+    from verl_videorft.config import RayActorConfig
 
     config = {"actor_rollout_ref": {"rollout": {"n": 4, "val_kwargs": {"n": 1}}},
               "reward": {"videorft": {
@@ -66,7 +66,8 @@ def test_group_across_processes_with_named_encoder_actor(ray_cluster, tiny_sigli
     assert [i["length_bonus"] for i in infos] == [0.2, 0.2, 0.0, 0.2]
     assert all(i["sem_media_error"] == 0.0 and 0.0 <= i["sem_raw"] <= 1.0 for i in infos)
     assert infos[2]["sem"] == 0.0                                   # gated: wrong answer
-    actor = ray.get_actor(ACTOR_NAME, namespace=ACTOR_NAMESPACE)    # the one named encoder owner
+    where = RayActorConfig()
+    actor = ray.get_actor(where.name, namespace=where.namespace)    # the one named encoder owner
     counters = ray.get(actor.counters.remote())
     assert counters["embedding_cache_misses"] == 1
 
@@ -78,7 +79,8 @@ def test_unplaceable_gpu_actor_fails_loudly(ray_cluster, tiny_siglip):
     from verl_videorft.rewards.manager import VideoRFTRewardManager
     from verl_videorft.testing import build_tiny_tokenizer
 
-    cfg = OmegaConf.create({"reward": {"videorft": {"semantic": {
+    cfg = OmegaConf.create({"actor_rollout_ref": {"rollout": {"n": 1, "val_kwargs": {"n": 1}}},
+                            "reward": {"videorft": {"semantic": {
         "encoder": str(tiny_siglip),
         "ray_actor": {"enable": "auto", "name": "no_gpu_here", "num_gpus": 1, "ready_timeout_s": 2}}}}})
     manager = VideoRFTRewardManager(cfg, build_tiny_tokenizer())

@@ -19,13 +19,10 @@ from collections.abc import Callable
 
 import wrapt
 
+from verl_videorft.names import AGENT_LOOP_NAME, PLATFORM_NAME, REWARD_MANAGER_NAME, ROLLOUT_NAME, TRAINER_MODE
+
 logger = logging.getLogger("verl_videorft")
 
-REWARD_MANAGER_NAME = "videorft"
-AGENT_LOOP_NAME = "videorft_agent"
-ROLLOUT_NAME = "hf"
-PLATFORM_NAME = "cpu"
-TRAINER_MODE = "videorft_sync"
 
 # Fully qualified names of what gets registered (final names; doctor checks each one imports).
 TARGETS = {

@@ -22,11 +22,9 @@ from typing import Any
 
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
-from verl_videorft.rollout.agent_loop import ERROR_KEY
+from verl_videorft.names import ERROR_KEY, REWARD_EXTRA_INFO_KEY
 
 logger = logging.getLogger(__name__)
-
-TRAINER_MODE = "videorft_sync"
 
 
 def reward_component_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
@@ -37,7 +35,7 @@ def reward_component_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
         if not isinstance(extra, dict):
             continue
         bad += extra.get(ERROR_KEY) is not None
-        for key, value in (extra.get("reward_extra_info") or {}).items():
+        for key, value in (extra.get(REWARD_EXTRA_INFO_KEY) or {}).items():
             if isinstance(value, bool):
                 value = float(value)
             if isinstance(value, numbers.Number):

@@ -10,20 +10,12 @@ The agent-loop worker decodes vision through the dataset class's ``_process_mult
 classmethod; here it goes through :func:`verl_videorft.video.sample_frames` (shared frame cache),
 with the frame profile each sample carries in its vision item.
 
-Config (``data.videorft``; every key optional)::
+Config: ``data.videorft``, typed and defaulted once in :class:`verl_videorft.config.DataConfig`
+(a misspelt key fails naming it)::
 
     data:
       custom_cls: {path: pkg://verl_videorft.data, name: VideoRFTDataset}
-      videorft:
-        media_root: null          # default: the directory of each data file
-        frame_profile: train      # name in video.PROFILES, or a dict of FrameProfile fields
-        val_frame_profile: null   # used when data_files == data.val_files; null = frame_profile
-        profiles: {}              # extra named profiles: {name: {nframes: .., min_pixels: .., ...}}
-        frame_cache_mb: null      # in-memory frame cache size per process (null = video.py default)
-        frame_cache_dir: null     # optional on-disk frame cache (shared by processes)
-        on_decode_error: placeholder  # or `raise` (SampleDecodeError; videorft_agent scores it 0)
-        agent_name: null          # per-sample agent loop; null = rollout.agent.default_agent_loop
-        check_media: true         # skip samples whose media file is missing or empty (cheap stat)
+      videorft: {frame_profile: train, media_root: /data/videos}
 
     >>> ds = VideoRFTDataset(data_files="train.jsonl", tokenizer=tok, processor=proc,
     ...                      config=OmegaConf.create({"videorft": {"frame_profile": "train"}}))  # doctest: +SKIP
@@ -44,6 +36,7 @@ import numpy as np
 import torch
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
+from verl_videorft.config import DataConfig, data_config
 from verl_videorft.data.records import RecordFile
 from verl_videorft.prompts import RecordError, build_question
 
@@ -67,23 +60,6 @@ class MediaError(RecordError):
 
 class SampleDecodeError(RuntimeError):
     """A sample's image or video could not be decoded; the message names each file and reason."""
-
-
-def _cfg(config: Any) -> Mapping:
-    """``config.videorft`` as a plain mapping ({} when absent)."""
-    if config is None:
-        return {}
-    vcfg = config.get("videorft", None) if hasattr(config, "get") else None
-    if vcfg is None:
-        return {}
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(vcfg):
-            return OmegaConf.to_container(vcfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf comes with verl
-        pass
-    return dict(vcfg)
 
 
 def resolve_media_path(path: str, root: str | os.PathLike) -> str:
@@ -137,12 +113,12 @@ def configure_cache_from(config: Any) -> None:
     with _cache_lock:
         if _cache_configured:
             return
-        vcfg = _cfg(config)
+        vcfg = data_config(config)
         kwargs: dict[str, Any] = {}
-        if vcfg.get("frame_cache_mb") is not None:
-            kwargs["max_bytes"] = int(float(vcfg["frame_cache_mb"]) * 2**20)
-        if vcfg.get("frame_cache_dir"):
-            kwargs["disk_dir"] = os.path.expanduser(str(vcfg["frame_cache_dir"]))
+        if vcfg.frame_cache_mb is not None:
+            kwargs["max_bytes"] = int(vcfg.frame_cache_mb * 2**20)
+        if vcfg.frame_cache_dir:
+            kwargs["disk_dir"] = os.path.expanduser(vcfg.frame_cache_dir)
         if kwargs:
             from verl_videorft.video import configure_frame_cache
 
@@ -150,11 +126,11 @@ def configure_cache_from(config: Any) -> None:
         _cache_configured = True
 
 
-def _register_profiles(vcfg: Mapping) -> None:
+def _register_profiles(vcfg: DataConfig) -> None:
     from verl_videorft.video import register_profile
 
-    for name, fields in (vcfg.get("profiles") or {}).items():
-        register_profile(name, **dict(fields))
+    for name, spec in vcfg.profiles.items():
+        register_profile(name, **spec.given())
 
 
 class VideoRFTDataset(RLHFDataset):
@@ -168,23 +144,23 @@ class VideoRFTDataset(RLHFDataset):
 
     # ---- construction -------------------------------------------------------------------------
     def _read_files_and_tokenize(self) -> None:
-        vcfg = _cfg(self.config)
+        vcfg = data_config(self.config)
         self.videorft_config = vcfg
         from verl_videorft.video import resolve_profile
 
         _register_profiles(vcfg)
-        profile_spec = vcfg.get("frame_profile", "train")
+        profile_spec = vcfg.frame_profile
         val_files = self.config.get("val_files") if hasattr(self.config, "get") else None
         vf = [] if val_files is None else [os.fspath(v) for v in ([val_files] if isinstance(val_files, str)
                                                                   else val_files)]
         # The reward manager reads the split: validation groups have val_kwargs.n members, not n.
         self.split_name = "val" if vf and [os.fspath(f) for f in self.original_data_files] == vf else "train"
-        if self.split_name == "val" and vcfg.get("val_frame_profile") is not None:
-            profile_spec = vcfg["val_frame_profile"]
+        if self.split_name == "val" and vcfg.val_frame_profile is not None:
+            profile_spec = vcfg.val_frame_profile
         self.frame_profile = resolve_profile(profile_spec)
-        self.agent_name = vcfg.get("agent_name")
-        self.check_media = bool(vcfg.get("check_media", True))
-        media_root = vcfg.get("media_root")
+        self.agent_name = vcfg.agent_name
+        self.check_media = vcfg.check_media
+        media_root = vcfg.media_root
 
         self.record_files = [RecordFile(f) for f in self.data_files]
         self.media_roots = [os.path.abspath(os.path.expanduser(str(media_root))) if media_root
@@ -319,7 +295,7 @@ class VideoRFTDataset(RLHFDataset):
         """
         configure_cache_from(config)
         images, videos, errors = load_vision(messages)
-        if errors and _cfg(config).get("on_decode_error", "placeholder") == "raise":
+        if errors and data_config(config).on_decode_error == "raise":
             raise SampleDecodeError("; ".join(errors))
         return images, videos, cls._extract_audio_info(messages)
 

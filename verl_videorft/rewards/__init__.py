@@ -1,4 +1,4 @@
-"""VideoRFT rewards: plain functions, a ``compute_score`` for verl, and a registry by name.
+"""VideoRFT rewards: plain functions and a ``compute_score`` for verl.
 
     >>> from verl_videorft.rewards import format_reward, accuracy_reward, compute_score
     >>> c = "<think>Hmm.</think><answer>B</answer>"
@@ -17,11 +17,10 @@ Nothing heavy is imported here: the semantic encoder loads on first use, never a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from verl_videorft.prompts import PROBLEM_TYPES
 from verl_videorft.rewards.text import (
-    PROBLEM_TYPES,
     AccuracyOptions,
     accuracy_reward,
     extract_answer,
@@ -30,8 +29,7 @@ from verl_videorft.rewards.text import (
 )
 
 __all__ = ["format_reward", "accuracy_reward", "extract_answer", "score_answer", "AccuracyOptions",
-           "PROBLEM_TYPES", "compute_score", "accuracy_score", "format_score", "semantic_score",
-           "REWARD_FUNCS"]
+           "PROBLEM_TYPES", "compute_score", "accuracy_score", "format_score", "semantic_score"]
 
 
 def _problem_type(extra_info: Any) -> str:
@@ -94,10 +92,3 @@ def compute_score(data_source: str, solution_str: str, ground_truth: str,
     fmt = format_reward(solution_str)
     return {"score": acc + fmt, "acc": acc, "format": fmt}
 
-
-REWARD_FUNCS: dict[str, Callable[..., Any]] = {
-    "accuracy": accuracy_score,
-    "format": format_score,
-    "semantic": semantic_score,
-    "videorft_rule": compute_score,
-}

@@ -2,7 +2,7 @@
 
     score = w_acc·acc + w_fmt·fmt + w_sem·gate(acc)·sem + length_bonus
 
-Every term is set from ``reward.videorft`` (see :class:`ManagerSettings`) and returned as its
+Every term is set from ``reward.videorft`` (see :class:`verl_videorft.config.RewardConfig`) and returned as its
 own key of ``reward_extra_info`` (``acc``, ``format``, ``sem``, ``sem_raw``, ``length_bonus``,
 ``sem_media_error``, ``group_size``), so verl logs each as a curve. The semantic term and the
 length bonus need the rollouts of one prompt together: see :mod:`.group` for how a manager sees
@@ -20,82 +20,19 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
+from verl_videorft.config import reward_config
 from verl_videorft.rewards.group import get_board, reset_board
-from verl_videorft.rewards.semantic import SemanticConfig, think_text
-from verl_videorft.rewards.text import AccuracyOptions, accuracy_reward, format_reward
+from verl_videorft.rewards.semantic import think_text
+from verl_videorft.rewards.text import accuracy_reward, format_reward
 
 logger = logging.getLogger(__name__)
 
 VAL_SPLITS = frozenset({"val", "validation", "test", "eval"})
 EXTRA_KEYS = ("acc", "format", "sem", "sem_raw", "length_bonus", "sem_media_error", "group_size")
-
-
-@dataclass
-class ManagerSettings:
-    """``reward.videorft`` as typed settings; unknown keys are an error naming the key."""
-
-    weights: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 1.0,
-                                                               "semantic": 1.0})
-    gate: dict[str, Any] = field(default_factory=lambda: {"enable": True, "threshold": 0.0})
-    length_bonus: dict[str, Any] = field(default_factory=lambda: {
-        "enable": True, "value": 0.2, "min_tokens": 320, "max_tokens": 512, "acc_threshold": 0.1})
-    accuracy: dict[str, Any] = field(default_factory=dict)  # AccuracyOptions fields
-    semantic: dict[str, Any] = field(default_factory=lambda: {"enable": True})
-    group: dict[str, Any] = field(default_factory=lambda: {
-        "enable": True, "size": None, "val_size": None, "timeout_s": 120.0})
-
-    @classmethod
-    def from_config(cls, block: Mapping[str, Any] | None) -> ManagerSettings:
-        settings = cls()
-        for key, value in dict(block or {}).items():
-            if key not in {f.name for f in fields(cls)}:
-                raise ValueError(f"reward.videorft.{key}: unknown key; known: "
-                                 f"{sorted(f.name for f in fields(cls))}")
-            if value is not None and not isinstance(value, Mapping):
-                raise ValueError(f"reward.videorft.{key} must be a mapping, got {value!r}")
-            unknown = set(dict(value or {})) - _allowed(key, getattr(settings, key))
-            if unknown:
-                raise ValueError(f"reward.videorft.{key}: unknown key(s) {sorted(unknown)}; known: "
-                                 f"{sorted(_allowed(key, getattr(settings, key)))}")
-            setattr(settings, key, {**getattr(settings, key), **dict(value or {})})
-        return settings
-
-
-def _allowed(block: str, defaults: dict) -> set[str]:
-    """Keys a block accepts: its defaults', or the fields of the options it feeds (typos fail)."""
-    if block == "accuracy":
-        return set(AccuracyOptions.__dataclass_fields__)
-    if block == "semantic":
-        return set(SemanticConfig.__dataclass_fields__) | {"enable", "ray_actor"}
-    return set(defaults)
-
-
-def _plain(node: Any) -> Any:
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(node):
-            return OmegaConf.to_container(node, resolve=True)
-    except ImportError:
-        pass
-    return node
-
-
-def _cfg_get(config: Any, path: str, default: Any = None) -> Any:
-    node = config
-    for part in path.split("."):
-        try:
-            node = node.get(part) if hasattr(node, "get") else getattr(node, part)
-        except Exception:
-            return default
-        if node is None:
-            return default
-    return node
 
 
 class VideoRFTRewardManager(RewardManagerBase):
@@ -104,19 +41,17 @@ class VideoRFTRewardManager(RewardManagerBase):
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None,
                  reward_model_tokenizer=None, **kwargs: Any):
         super().__init__(config, tokenizer, compute_score)
-        s = ManagerSettings.from_config(_plain(_cfg_get(config, "reward.videorft", {})))
+        s = reward_config(config)
         self.settings = s
-        self.acc_options = AccuracyOptions(**s.accuracy)
-        sem = {k: v for k, v in s.semantic.items() if k in SemanticConfig.__dataclass_fields__}
-        self.sem_config = SemanticConfig(**sem)
-        self.sem_enabled = bool(s.semantic.get("enable", True)) and s.weights.get("semantic", 0) != 0
-        self.ray_actor = dict(s.semantic.get("ray_actor") or {})
+        self.acc_options = s.accuracy
+        self.sem_config = s.semantic
+        self.sem_enabled = s.semantic.enable and s.weights.semantic != 0
+        self.ray_actor = s.semantic.ray_actor
         self._actor_ready = False
-        self.group_size = int(s.group.get("size") or _cfg_get(config, "actor_rollout_ref.rollout.n", 1))
-        self.val_group_size = int(s.group.get("val_size")
-                                  or _cfg_get(config, "actor_rollout_ref.rollout.val_kwargs.n", 1))
-        self.group_enabled = bool(s.group.get("enable", True))
-        self.timeout_s = float(s.group.get("timeout_s", 120.0))
+        self.group_size = s.group.size or int(config.actor_rollout_ref.rollout.n)
+        self.val_group_size = s.group.val_size or int(config.actor_rollout_ref.rollout.val_kwargs.n)
+        self.group_enabled = s.group.enable
+        self.timeout_s = s.group.timeout_s
 
     # -- helpers -------------------------------------------------------------------------------
     def _expected(self, extra_info: Mapping[str, Any]) -> int:
@@ -142,7 +77,7 @@ class VideoRFTRewardManager(RewardManagerBase):
 
     def _use_actor(self) -> bool:
         """``ray_actor.enable``: true, false, or auto (the actor whenever Ray is running)."""
-        enable = self.ray_actor.get("enable", "auto")
+        enable = self.ray_actor.enable
         if enable == "auto":
             import ray
 
@@ -152,13 +87,10 @@ class VideoRFTRewardManager(RewardManagerBase):
     async def _semantic_on_actor(self, texts: list[str], media_path: Any, profile: Any) -> dict:
         from verl_videorft.rewards.remote import ensure_ready, forget_encoder_actor, get_encoder_actor
 
-        opts = {k: v for k, v in self.ray_actor.items()
-                if k in ("name", "namespace", "num_gpus", "num_cpus", "lifetime")}
         for attempt in (0, 1):
-            actor = get_encoder_actor(self.sem_config, **opts)
+            actor = get_encoder_actor(self.sem_config)
             if not self._actor_ready:
-                await ensure_ready(actor, float(self.ray_actor.get("ready_timeout_s", 300)),
-                                   opts.get("num_gpus", 1.0))
+                await ensure_ready(actor, self.ray_actor)
                 self._actor_ready = True
             try:
                 return await actor.score_texts.remote(texts, media_path, profile)
@@ -171,14 +103,13 @@ class VideoRFTRewardManager(RewardManagerBase):
 
     def _length_bonus(self, members: dict[str, dict], key: str) -> float:
         lb = self.settings.length_bonus
-        if not lb.get("enable", True):
+        if not lb.enable:
             return 0.0
-        thr = float(lb.get("acc_threshold", 0.1))
+        thr = lb.acc_threshold
         me = members[key]
         if sum(1 for m in members.values() if m["acc"] > thr) <= 1 or me["acc"] <= thr:
             return 0.0
-        inside = int(lb.get("min_tokens", 320)) <= me["length"] <= int(lb.get("max_tokens", 512))
-        return float(lb.get("value", 0.2)) if inside else 0.0
+        return lb.value if lb.min_tokens <= me["length"] <= lb.max_tokens else 0.0
 
     async def _group_terms(self, members: dict[str, dict], media_path: Any, profile: Any) -> dict:
         keys = list(members)
@@ -220,10 +151,9 @@ class VideoRFTRewardManager(RewardManagerBase):
 
         w = self.settings.weights
         gate_cfg = self.settings.gate
-        gated = (not gate_cfg.get("enable", True)) or acc > float(gate_cfg.get("threshold", 0.0))
+        gated = (not gate_cfg.enable) or acc > gate_cfg.threshold
         sem = terms["sem_raw"] if gated else 0.0
-        score = (float(w.get("accuracy", 1.0)) * acc + float(w.get("format", 1.0)) * fmt
-                 + float(w.get("semantic", 1.0)) * sem + terms["length_bonus"])
+        score = w.accuracy * acc + w.format * fmt + w.semantic * sem + terms["length_bonus"]
         info = {"score": score, "acc": acc, "format": fmt, "sem": sem, **terms}
         return {"reward_score": score, "reward_extra_info": {k: info[k] for k in ("score",) + EXTRA_KEYS}}
 

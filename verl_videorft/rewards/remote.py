@@ -9,7 +9,7 @@ sends its group (think texts + media path + frame profile) to one actor named
 GPU spare (start Ray with one more GPU than ``trainer.n_gpus_per_node * trainer.nnodes``); if Ray
 cannot place it within ``ready_timeout_s`` the reward fails loudly instead of hanging.
 
-    >>> handle = get_encoder_actor(SemanticConfig(), num_gpus=1)                  # doctest: +SKIP
+    >>> handle = get_encoder_actor(reward_config(cfg).semantic)                   # doctest: +SKIP
     >>> ray.get(handle.score_group.remote(["<think>Q. A ball.</think>"], "/v.mp4", "train"))  # doctest: +SKIP
     {'scores': [0.41], 'media_error': None, 'stats': {...}}
 
@@ -24,18 +24,17 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from verl_videorft.rewards.semantic import SemanticConfig, get_scorer
+from verl_videorft.config import RayActorConfig, SemanticConfig, SemanticRewardConfig
+from verl_videorft.rewards.semantic import get_scorer
 
-ACTOR_NAME = "videorft_semantic_encoder"
-ACTOR_NAMESPACE = "verl_videorft"
 _HANDLES: dict[tuple[str, str], Any] = {}
 
 
 class SemanticEncoderActor:
     """Body of the Ray actor: a process-wide :class:`SemanticScorer` behind a remote call."""
 
-    def __init__(self, config: dict[str, Any]):
-        self.config = SemanticConfig(**config)
+    def __init__(self, config: SemanticConfig):
+        self.config = config
         # Load the encoder now, so the readiness check waits for it; loaded on the first group's
         # call instead, so400m's load could outlast the other members' group timeout.
         _ = get_scorer(self.config).encoder
@@ -48,23 +47,22 @@ class SemanticEncoderActor:
         return dict(get_scorer(self.config).counters)
 
 
-def get_encoder_actor(config: SemanticConfig, *, name: str = ACTOR_NAME,
-                      namespace: str = ACTOR_NAMESPACE, num_gpus: float = 1.0,
-                      num_cpus: float = 0.0, lifetime: str | None = None,
-                      max_concurrency: int = 4):
+def get_encoder_actor(config: SemanticRewardConfig):
     """Get (or create) the named encoder actor. Needs ``ray`` initialised (it is, in verl)."""
     import ray
 
+    opts = config.ray_actor
     # Keep the handle: a non-detached actor dies when its last handle is dropped.
-    if (name, namespace) in _HANDLES:
-        return _HANDLES[(name, namespace)]
+    if (opts.name, opts.namespace) in _HANDLES:
+        return _HANDLES[(opts.name, opts.namespace)]
     cls = ray.remote(SemanticEncoderActor)
-    options: dict[str, Any] = dict(name=name, namespace=namespace, get_if_exists=True,
-                                   num_gpus=num_gpus, num_cpus=num_cpus,
-                                   max_concurrency=max_concurrency)
-    if lifetime:
-        options["lifetime"] = lifetime
-    handle = _HANDLES[(name, namespace)] = cls.options(**options).remote(asdict(config))
+    options: dict[str, Any] = dict(name=opts.name, namespace=opts.namespace, get_if_exists=True,
+                                   num_gpus=opts.num_gpus, num_cpus=opts.num_cpus,
+                                   max_concurrency=opts.max_concurrency)
+    if opts.lifetime:
+        options["lifetime"] = opts.lifetime
+    handle = cls.options(**options).remote(SemanticConfig(**config.scorer_fields()))
+    _HANDLES[(opts.name, opts.namespace)] = handle
     return handle
 
 
@@ -73,14 +71,15 @@ def forget_encoder_actor() -> None:
     _HANDLES.clear()
 
 
-async def ensure_ready(handle: Any, timeout_s: float, num_gpus: float) -> None:
+async def ensure_ready(handle: Any, opts: RayActorConfig) -> None:
     """Fail loudly, not hang, when Ray cannot place the actor (e.g. no spare GPU)."""
     import asyncio
 
     try:
-        await asyncio.wait_for(handle.__ray_ready__.remote(), timeout=timeout_s)
+        await asyncio.wait_for(handle.__ray_ready__.remote(), timeout=opts.ready_timeout_s)
     except asyncio.TimeoutError as err:
         raise RuntimeError(
-            f"semantic encoder actor not scheduled after {timeout_s:.0f} s: it asks Ray for "
-            f"num_gpus={num_gpus} outside verl's resource pools. Start Ray with a spare GPU, or set "
-            f"reward.videorft.semantic.ray_actor.num_gpus=0 (CPU) or .enable=false.") from err
+            f"semantic encoder actor not scheduled after {opts.ready_timeout_s:.0f} s: it asks Ray for "
+            f"num_gpus={opts.num_gpus}, num_cpus={opts.num_cpus} outside verl's resource pools. "
+            f"Start Ray with spare resources, or set reward.videorft.semantic.ray_actor.num_gpus=0 "
+            f"(CPU) or .enable=false.") from err

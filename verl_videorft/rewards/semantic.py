@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from verl_videorft.rewards.encoders import DEFAULT_ENCODER, get_encoder, resolve_backend
+from verl_videorft.config import AGGREGATES, SemanticConfig
+from verl_videorft.rewards.encoders import get_encoder, resolve_backend
 
 logger = logging.getLogger(__name__)
 
-AGGREGATES = ("mean", "per_frame")
 EMBEDDING_CACHE_ENV = "VIDEORFT_EMBEDDING_CACHE_DIR"
 # Bump when the meaning of a stored embedding changes (e.g. how frames reach the encoder).
 _DISK_FORMAT = "v1"
@@ -89,31 +89,6 @@ def semantic_scores(text_emb: np.ndarray, frame_emb: np.ndarray, *, weight: floa
         cos = text_emb @ frame_emb.T
         return np.minimum(1.0, weight * np.maximum(cos, 0.0)).mean(axis=1)
     raise ValueError(f"semantic aggregate must be one of {AGGREGATES}, got {aggregate!r}")
-
-
-@dataclass(frozen=True)
-class SemanticConfig:
-    """Settings of the semantic reward (the recipe's ``reward.semantic`` block).
-
-    ``frame_profile`` is used when a sample carries none in ``extra_info``; it must be the rollout's
-    (the dataset writes the rollout profile into every sample, so the default rarely applies).
-    """
-
-    encoder: str = DEFAULT_ENCODER
-    backend: str = "auto"  # "hf" (SigLIP/CLIP via transformers) | "sentence-transformers" | "auto"
-    device: str = "auto"  # cuda if the scoring process sees a GPU (the Ray actor), else cpu
-    weight: float = 2.0
-    aggregate: str = "mean"  # "mean" (paper) | "per_frame" (released code)
-    frame_profile: Any = "train"
-    embedding_cache_size: int = 4096  # videos; ~74 KB each for 16 frames of so400m (1152-d)
-    # Folder of the on-disk tier (one .npy per video, profile and encoder; not size-bounded);
-    # None: env VIDEORFT_EMBEDDING_CACHE_DIR, else memory only.
-    embedding_cache_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.aggregate not in AGGREGATES:
-            raise ValueError(f"reward.semantic.aggregate must be one of {AGGREGATES}, "
-                             f"got {self.aggregate!r}")
 
 
 @dataclass
@@ -284,8 +259,10 @@ def get_scorer(config: SemanticConfig | None = None) -> SemanticScorer:
     from dataclasses import replace
 
     config = config or SemanticConfig()
-    # A dict profile (from OmegaConf) is unhashable: key on the resolved, frozen FrameProfile.
-    config = replace(config, frame_profile=_profile_of(config.frame_profile))
+    # Key on the scorer's own fields (not the reward block's switches) and on the resolved, frozen
+    # FrameProfile (a dict profile from OmegaConf is unhashable).
+    config = replace(SemanticConfig(**config.scorer_fields()),
+                     frame_profile=_profile_of(config.frame_profile))
     with _SCORERS_LOCK:
         if config not in _SCORERS:
             _SCORERS[config] = SemanticScorer(config)

@@ -30,11 +30,10 @@ import torch
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput
 from verl.utils.profiler import simple_timer
 
-logger = logging.getLogger(__name__)
+from verl_videorft.names import AGENT_LOOP_NAME as AGENT_NAME
+from verl_videorft.names import ERROR_KEY, FRAMES_KEY
 
-AGENT_NAME = "videorft_agent"
-ERROR_KEY = "videorft_error"
-FRAMES_KEY = "videorft_frames"
+logger = logging.getLogger(__name__)
 
 
 class PromptTooLongError(ValueError):

@@ -37,7 +37,6 @@ from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
 logger = logging.getLogger(__name__)
 
-ROLLOUT_NAME = "hf"
 _SERVER_PREFIX = "hf_server_"
 
 
