@@ -16,6 +16,7 @@ from verl_videorft import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from verl_videorft.cli import cot as cot_cli
     from verl_videorft.cli import data as data_cli
     from verl_videorft.cli import doctor
     from verl_videorft.cli import eval as eval_cli
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"verl-videorft {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     doctor.add_parser(subparsers)
+    cot_cli.add_parser(subparsers)
     data_cli.add_parser(subparsers)
     eval_cli.add_parser(subparsers)
     return parser

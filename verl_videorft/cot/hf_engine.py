@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from verl_videorft.cot.engines import Reply, Request, error_text, vision_messages
 from verl_videorft.evaluation.backends import PROCESSOR_KWARGS
 from verl_videorft.video import processor_video_metadata
@@ -70,9 +72,10 @@ class HFEngine:
             return self.tokenizer(prompts, padding=True, return_tensors="pt").to(self.device)
         kwargs: dict[str, Any] = {}
         videos = [r for r in batch if r.frames is not None and not r.is_image]
-        images = [r.frames[0] for r in batch if r.is_image]
+        # cached frames are read-only; torch.from_numpy warns on those, so the processor gets copies
+        images = [np.array(r.frames[0]) for r in batch if r.is_image]
         if videos:
-            kwargs["videos"] = [r.frames for r in videos]
+            kwargs["videos"] = [np.array(r.frames) for r in videos]
             kwargs["video_metadata"] = [processor_video_metadata(r.meta, len(r.frames)) for r in videos]
         if images:
             kwargs["images"] = images
