@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verl_videorft.rewards import PROBLEM_TYPES, accuracy_reward, compute_score, extract_answer, format_reward
+from verl_videorft.prompts import PROBLEM_TYPES
+from verl_videorft.rewards import accuracy_reward, compute_score, extract_answer, format_reward
 from verl_videorft.rewards.semantic import think_text
 
 REF_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
@@ -51,45 +53,58 @@ def test_any_input_gives_bounded_float(completion, solution, problem_type):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=200), st.sampled_from(PROBLEM_TYPES))
-def test_binary_junk_decoded_any_way(raw, problem_type):
-    for text in (raw.decode("latin-1"), raw.decode("utf-8", errors="replace")):
-        wrapped = f"<think>{text}</think><answer>{text}</answer>"
-        value = accuracy_reward(wrapped, f"<answer>{text}</answer>", problem_type)
-        assert 0.0 <= value <= 1.0
-        thought = think_text(wrapped)  # total: never raises, never longer than the think body
-        assert isinstance(thought, str) and len(thought) <= len(text)
+@given(st.binary(max_size=200), st.sampled_from(PROBLEM_TYPES),
+       st.sampled_from([lambda raw: raw.decode("latin-1"), lambda raw: raw.decode("utf-8", errors="replace")]))
+def test_binary_junk_decoded_any_way(raw, problem_type, decode):
+    text = decode(raw)
+    wrapped = f"<think>{text}</think><answer>{text}</answer>"
+    assert 0.0 <= accuracy_reward(wrapped, f"<answer>{text}</answer>", problem_type) <= 1.0
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200).map(lambda raw: raw.decode("utf-8", errors="replace")))
+def test_think_text_is_total_and_never_longer_than_the_body(text):
+    thought = think_text(f"<think>{text}</think><answer>{text}</answer>")
+    assert isinstance(thought, str) and len(thought) <= len(text)
+
+
+@pytest.mark.parametrize("problem_type", ["numerical", "regression"])
 @settings(max_examples=300, deadline=None)
-@given(st.floats(allow_nan=True, allow_infinity=True), st.floats(allow_nan=False, allow_infinity=False))
-def test_non_finite_never_rewarded_against_finite_truth(out, gt):
-    for problem_type in ("numerical", "regression"):
-        value = accuracy_reward(f"<answer>{out!r}</answer>", f"<answer>{gt!r}</answer>", problem_type)
-        assert 0.0 <= value <= 1.0
-        if not math.isfinite(out):
-            assert value == 0.0
+@given(out=st.floats(allow_nan=True, allow_infinity=True), gt=st.floats(allow_nan=False, allow_infinity=False))
+def test_non_finite_never_rewarded_against_finite_truth(problem_type, out, gt):
+    value = accuracy_reward(f"<answer>{out!r}</answer>", f"<answer>{gt!r}</answer>", problem_type)
+    assert 0.0 <= value <= 1.0 and (math.isfinite(out) or value == 0.0)
 
 
-def test_adversarial_megabyte_inputs_are_total():
-    """1 MB completions (nested/unbalanced tags, whitespace runs) still give floats in range."""
-    mb = 1 << 20
-    cases = [
-        "<think>" * (mb // 7),
-        "<think>" + "</think>" + " " * mb + "<answer>x",
-        "<think>" + "</think> " * (mb // 9) + "<answer>B</answer>",
-        "<answer>" + "x " * (mb // 2) + "</answer>",
-        "<think>" + "a." * (mb // 2) + "</think><answer>" + "1" * 1000 + "</answer>",
-        # quadratic for the reference regex (~16 min at 1 MB); linear here
-        "<think>" + "</think><answer>" * (mb // 16) + "x",
-        "<think>" + "</think><answer>" * (mb // 16) + "</answer>",
-    ]
-    for text in cases:
-        assert format_reward(text) in (0.0, 1.0)
-        for problem_type in PROBLEM_TYPES:
-            assert 0.0 <= accuracy_reward(text, "<answer>B is a cat</answer>", problem_type) <= 1.0
-    assert format_reward(cases[2]) == 1.0
-    assert (format_reward(cases[-2]), format_reward(cases[-1])) == (0.0, 1.0)
+MB = 1 << 20
+# 1 MB completions (nested/unbalanced tags, whitespace runs) and their format reward.
+MEGABYTE_CASES = [
+    ("<think>" * (MB // 7), 0.0),
+    ("<think>" + "</think>" + " " * MB + "<answer>x", 0.0),
+    ("<think>" + "</think> " * (MB // 9) + "<answer>B</answer>", 1.0),
+    ("<answer>" + "x " * (MB // 2) + "</answer>", 0.0),
+    ("<think>" + "a." * (MB // 2) + "</think><answer>" + "1" * 1000 + "</answer>", 1.0),
+    ("<think>" + "</think><answer>" * (MB // 16) + "x", 0.0),          # quadratic for the reference regex
+    ("<think>" + "</think><answer>" * (MB // 16) + "</answer>", 1.0),  # (~16 min at 1 MB); linear here
+]
+
+
+@pytest.mark.parametrize("text, expected", MEGABYTE_CASES, ids=range(len(MEGABYTE_CASES)))
+def test_megabyte_format(text, expected):
+    assert format_reward(text) == expected
+
+
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+@pytest.mark.parametrize("text", [t for t, _ in MEGABYTE_CASES], ids=range(len(MEGABYTE_CASES)))
+def test_megabyte_accuracy_is_total(text, problem_type):
+    assert 0.0 <= accuracy_reward(text, "<answer>B is a cat</answer>", problem_type) <= 1.0
+
+
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_megabyte_answer_against_megabyte_truth(problem_type):
+    """Both sides 1 MB (the text scorers' cost is the product of the two lengths): still a float."""
+    big = "<answer>" + "word " * (MB // 5) + "</answer>"
+    assert 0.0 <= accuracy_reward(big, big, problem_type) <= 1.0
 
 
 @settings(max_examples=200, deadline=None)

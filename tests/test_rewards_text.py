@@ -8,6 +8,7 @@ import re
 import pytest
 
 from verl_videorft.rewards import AccuracyOptions, accuracy_reward, extract_answer, format_reward
+from verl_videorft.rewards.text import parse_number, score_answer
 
 T = "<think>reasoning</think>"
 
@@ -114,21 +115,79 @@ def test_documented_fixes(completion, solution, problem_type, fixes, expected):
                            options=AccuracyOptions(**fixes)) == expected
 
 
-def test_extract_answer_first_match_and_strip():
-    assert extract_answer("x <answer>\n A \n</answer> <answer>B</answer>") == "A"
-    assert extract_answer("<answer>A") == ""
-    assert extract_answer("</answer><answer>C</answer>") == "C"
+@pytest.mark.parametrize("text, expected", [
+    ("x <answer>\n A \n</answer> <answer>B</answer>", "A"),   # first match, stripped
+    ("<answer>A", ""),                                          # unclosed
+    ("</answer><answer>C</answer>", "C"),
+    ("no tags", ""),
+])
+def test_extract_answer(text, expected):
+    assert extract_answer(text) == expected
 
 
-def test_non_string_inputs_score_zero():
-    assert format_reward(None) == 0.0  # type: ignore[arg-type]
-    assert accuracy_reward(b"<answer>A</answer>", "<answer>A</answer>", "multiple choice") == 0.0  # type: ignore[arg-type]
-    assert accuracy_reward(ans("A"), "<answer>A</answer>", None) == 0.0  # type: ignore[arg-type]
+@pytest.mark.parametrize("call", [
+    lambda: format_reward(None),
+    lambda: accuracy_reward(b"<answer>A</answer>", "<answer>A</answer>", "multiple choice"),
+    lambda: accuracy_reward(ans("A"), "<answer>A</answer>", None),
+    lambda: accuracy_reward(ans("A"), None, "multiple choice"),
+])
+def test_non_string_inputs_score_zero(call):
+    assert call() == 0.0
 
 
-def test_reference_regex_agrees_on_table():
-    """The linear-time format check agrees with the reference regex on every table case."""
-    ref = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
-    for completion, _ in FORMAT_CASES:
-        assert format_reward(completion) == (1.0 if ref.fullmatch(completion) else 0.0)
-    assert not math.isnan(accuracy_reward(ans("nan"), "<answer>nan</answer>", "regression"))
+_REFERENCE_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+
+
+@pytest.mark.parametrize("completion", [c for c, _ in FORMAT_CASES])
+def test_format_agrees_with_the_reference_regex(completion):
+    assert format_reward(completion) == (1.0 if _REFERENCE_FORMAT.fullmatch(completion) else 0.0)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("42", 42.0),
+    ("1,000.5", 1000.5),
+    ("3,5", 35.0),             # commas removed, not a decimal comma
+    (" 7 ", 7.0),              # float() strips whitespace
+    ("1e3", 1000.0),
+    ("ten", None),
+    ("", None),
+    (None, None),
+])
+def test_parse_number(text, expected):
+    assert parse_number(text) == expected
+
+
+def test_parse_number_nan_is_a_number():
+    assert math.isnan(parse_number("nan"))
+
+
+# The text scorers cost the product of both lengths: past the bound on either side they score 0.
+LIMIT = AccuracyOptions(max_text_answer_chars=100)
+LONG = "word " * 40   # 200 chars
+
+
+@pytest.mark.parametrize("answer, truth, problem_type, expected", [
+    ("hello world", "hello world", "OCR", 1.0),
+    (LONG, "hello world", "OCR", 0.0),           # answer over the bound
+    ("hello world", LONG, "OCR", 0.0),           # ground truth over the bound
+    (LONG, LONG, "OCR", 0.0),
+    ("red car", "red car", "free-form", 1.0),
+    (LONG, "red car", "free-form", 0.0),
+    ("red car", LONG, "free-form", 0.0),
+    (LONG, LONG, "free-form", 0.0),
+    (LONG, LONG, "multiple choice", 1.0),        # linear-time types are not bounded
+])
+def test_text_length_bound_on_both_sides(answer, truth, problem_type, expected):
+    assert score_answer(answer, truth, problem_type, LIMIT) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("problem_type", ["OCR", "free-form"])
+def test_no_bound_scores_long_texts(problem_type):
+    assert score_answer(LONG, LONG, problem_type, AccuracyOptions(max_text_answer_chars=None)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("problem_type", ["OCR", "free-form"])
+def test_default_bound_is_8192_chars(problem_type):
+    at = "x" * 4095 + " " + "y" * 4096          # two words, 8192 characters
+    over = at + "y"
+    assert (score_answer(at, at, problem_type), score_answer(at, over, problem_type)) == (pytest.approx(1.0), 0.0)

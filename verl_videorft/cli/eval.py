@@ -19,10 +19,17 @@ import json
 import sys
 from pathlib import Path
 
-from verl_videorft.evaluation.benchmarks import BENCHMARKS, find_benchmark_files, load_benchmark, resolve_benchmark_key
+from verl_videorft.evaluation.benchmarks import (
+    BENCHMARKS,
+    FRAME_RECORD_MODES,
+    find_benchmark_files,
+    load_benchmark,
+    resolve_benchmark_key,
+)
+from verl_videorft.prompts import DEFAULT_PROMPT_STYLE, PROMPT_STYLES
 
 # Settings that change the numbers: a resumed run must use the same ones.
-_PINNED = ("model", "backend", "profile", "generation", "prompt_style")
+_PINNED = ("model", "backend", "profile", "generation", "prompt_style", "frame_records")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,8 +44,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data.add_argument("--benchmarks", help="comma-separated subset (default: all found)")
     data.add_argument("--media-root", help="folder the records' 'path' is relative to (default: the JSON's folder)")
     data.add_argument("--limit", type=int, help="first N records of each benchmark (smoke runs)")
-    data.add_argument("--prompt-style", choices=("paper", "released"), default="paper",
-                      help="paper: the training prompt (default); released: Video-R1 eval script's wording")
+    data.add_argument("--prompt-style", choices=PROMPT_STYLES, default=DEFAULT_PROMPT_STYLE,
+                      help="videorft (default): VideoRFT's eval prompt (problem, options one a line); "
+                           "video_r1: Video-R1's (problem + 'Options:' + options); both with the eval wording")
+    data.add_argument("--frame-records", choices=FRAME_RECORD_MODES, default="frames",
+                      help="MVBench data_type 'frame' records: frames (default: the folder read as a video) | "
+                           "no_video (the released eval's behaviour: the text alone)")
     model = p.add_argument_group("model")
     model.add_argument("--model", help="checkpoint folder or name")
     model.add_argument("--model-name", help="label in the report (default: the model path's last part)")
@@ -149,11 +160,12 @@ def main(args: argparse.Namespace) -> int:
     gen = GenerationConfig(args.temperature, args.top_p, args.max_new_tokens, args.seed)
     config = {"model": args.model, "model_name": model_name, "backend": args.backend,
               "profile": profile.to_dict(), "generation": dataclasses.asdict(gen), "prompt_style": args.prompt_style,
+              "frame_records": args.frame_records,
               "benchmarks": {k: str(v) for k, v in files.items()}, "media_root": args.media_root}
     _check_config(out, config, args.force)
     samples = [s for key, path in files.items()
                for s in load_benchmark(path, key, media_root=args.media_root, limit=args.limit,
-                                         prompt_style=args.prompt_style)]
+                                         prompt_style=args.prompt_style, frame_records=args.frame_records)]
     if args.backend == "hf":
         kwargs = {"device": args.device, "dtype": args.dtype}
     else:

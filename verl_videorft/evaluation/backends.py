@@ -42,13 +42,18 @@ class Prepared:
 
     uid: str
     prompt: str
-    data_type: str  # "video" | "image"
+    data_type: str  # "video" | "image" | "none" (text only)
     frames: np.ndarray  # uint8 [T, H, W, 3]; T == 1 for an image
     meta: dict
 
 
 def build_messages(sample: EvalSample) -> list[dict]:
-    """The user turn: the vision item first, then the question (no system prompt, as in RL)."""
+    """The user turn: the vision item first, then the question (no system prompt, as in RL).
+
+    ``data_type "none"`` (frame records with ``frame_records="no_video"``) is the question alone.
+    """
+    if sample.data_type == "none":
+        return [{"role": "user", "content": [{"type": "text", "text": sample.question}]}]
     kind = "image" if sample.data_type == "image" else "video"
     return [{"role": "user", "content": [{"type": kind, kind: sample.media_path},
                                          {"type": "text", "text": sample.question}]}]
@@ -61,8 +66,14 @@ PROCESSOR_KWARGS = {"do_resize": False, "do_sample_frames": False}
 
 
 def prepare_sample(sample: EvalSample, processor: Any, profile: FrameProfile) -> Prepared:
-    """Decode the sample's frames and render its chat prompt (raises on a bad video)."""
-    frames, meta = sample_frames(sample.media_path, profile)
+    """Decode the sample's frames and render its chat prompt (raises on a bad video).
+
+    A frame folder (``data_type "frame"``) is read as a video at the record's fps.
+    """
+    if sample.data_type == "none":
+        prompt = processor.apply_chat_template(build_messages(sample), tokenize=False, add_generation_prompt=True)
+        return Prepared(sample.uid, prompt, "none", np.zeros((0, 0, 0, 3), np.uint8), {})
+    frames, meta = sample_frames(sample.media_path, profile, fps=sample.fps)
     if not frames.flags.writeable:  # cached arrays are read-only; torch.from_numpy warns on those
         frames = frames.copy()
     prompt = processor.apply_chat_template(build_messages(sample), tokenize=False, add_generation_prompt=True)
@@ -134,6 +145,8 @@ def vllm_request(prepared: Prepared, profile: FrameProfile) -> dict:
     placeholder count vLLM computes matches the frames' features.
     """
     mm_kwargs = dict(PROCESSOR_KWARGS)
+    if prepared.data_type == "none":
+        return {"prompt": prepared.prompt}
     if prepared.data_type == "image":
         return {"prompt": prepared.prompt, "multi_modal_data": {"image": prepared.frames[0]},
                 "mm_processor_kwargs": mm_kwargs}

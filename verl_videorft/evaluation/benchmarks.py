@@ -4,25 +4,26 @@ Video-R1 ships one JSON file per benchmark (``eval_vsibench.json``, ``eval_video
 ``eval_mmvu.json``, ``eval_mvbench.json``, ``eval_tempcompass.json``, ``eval_videomme.json``), each a
 list of records with the training keys (``problem_id``, ``problem``, ``data_type``, ``problem_type``,
 ``options``, ``solution``, ``path``, ``data_source``). ``path`` is relative (``"./..."``) to a media
-root, which defaults to the JSON file's folder.
+root, which defaults to the JSON file's folder. MVBench's TVQA records are ``data_type: "frame"``:
+``path`` names a folder of frames and the record carries ``fps`` (and ``start`` / ``end``).
 
     >>> samples = load_benchmark("eval_mmvu.json", "mmvu", media_root="/data/videos")  # doctest: +SKIP
     >>> samples[0].uid, samples[0].problem_type, samples[0].media_path                 # doctest: +SKIP
     ('mmvu/0', 'multiple choice', '/data/videos/MMVU/videos/0.mp4')
 
 A malformed record does not stop the benchmark: it becomes an :class:`EvalSample` whose ``error``
-names the file, the record index and the field, and the runner lists it as a failure.
+names the file, the record's line and the field, and the runner lists it as a failure.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verl_videorft.prompts import RecordError, build_question, question_text
+from verl_videorft.data.records import RecordFile
+from verl_videorft.prompts import DEFAULT_PROMPT_STYLE, RecordError, build_question, check_style
 
 
 @dataclass(frozen=True)
@@ -63,31 +64,11 @@ PAPER_TABLE1: dict[str, dict[str, float]] = {
 
 REQUIRED_FIELDS = ("problem", "problem_type", "solution", "path")
 
-PROMPT_STYLES = ("paper", "released")
-
-
-def build_eval_question(record: dict, style: str = "paper") -> str:
-    """The user text for a record.
-
-    ``"paper"``: the training prompt (:func:`verl_videorft.prompts.build_question`).
-    ``"released"``: the wording of Video-R1's released eval script, which differs in two ways:
-    every option line ends with a newline (a blank line before the instructions), and the tags are
-    written "between the <think> and </think> tags" / "<answer> and </answer> tags".
-
-    >>> rec = {"problem": "Q?", "problem_type": "multiple choice", "options": ["A. x", "B. y"]}
-    >>> build_eval_question(rec, "released").startswith("Q?Options:\\nA. x\\nB. y\\n\\nPlease think")
-    True
-    """
-    if style == "paper":
-        return build_question(record)
-    if style != "released":
-        raise ValueError(f"unknown prompt style {style!r}; expected one of {PROMPT_STYLES}")
-    text = build_question(record)
-    if record.get("options"):
-        head = question_text(record)
-        text = head + "\n" + text[len(head):]
-    return (text.replace("between the <think> </think> tags", "between the <think> and </think> tags")
-                .replace("between the <answer> </answer> tags", "between the <answer> and </answer> tags"))
+# How MVBench's ``data_type: "frame"`` records (TVQA: a folder of frames, ``fps`` in the record) are
+# evaluated. "frames": the folder's sorted frames read as a video (uniform sampling as for files, the
+# record's fps). "no_video": the released behaviour, reproduced on purpose only: the released eval
+# hands ``{"type": "frame"}`` to qwen-vl-utils, which ignores it, so the model gets the text alone.
+FRAME_RECORD_MODES = ("frames", "no_video")
 
 
 @dataclass
@@ -109,6 +90,7 @@ class EvalSample:
     media_path: str
     record: dict = field(repr=False, default_factory=dict)
     error: str | None = None
+    fps: float | None = None  # frame folders: the record's frame rate (MVBench TVQA: 3)
 
 
 def resolve_benchmark_key(name: str) -> str:
@@ -122,81 +104,82 @@ def resolve_benchmark_key(name: str) -> str:
     raise ValueError(f"unknown benchmark {name!r}; expected one of {list(BENCHMARKS)}")
 
 
-def read_records(path: str | Path) -> list[Any]:
-    """The records of a ``.json`` (a list, or ``{"data": [...]}``) or ``.jsonl`` file.
-
-    Raises ``ValueError`` naming the file (and line, for JSONL) when it cannot be parsed.
-    """
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if p.suffix == ".jsonl":
-        records = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{p}:{n}: invalid JSON ({e.msg})") from None
-        return records
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: invalid JSON at line {e.lineno} ({e.msg})") from None
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        data = data["data"]
-    if not isinstance(data, list):
-        raise ValueError(f"{p}: expected a JSON list of records")
-    return data
-
-
 def _media_path(root: Path, rel: str) -> str:
     # Video-R1 writes "./Folder/clip.mp4"; an absolute path is taken as it is.
     return os.path.normpath(rel if os.path.isabs(rel) else os.path.join(root, rel))
 
 
+def _frame_fps(record: dict) -> float | None:
+    """The ``fps`` a frame-folder record states (MVBench TVQA: 3); None when absent or unusable."""
+    fps = record.get("fps")
+    return float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else None
+
+
 def make_sample(record: Any, benchmark: str, index: int, media_root: Path, source: str = "",
-                prompt_style: str = "paper") -> EvalSample:
-    """Resolve one record; a bad one yields a sample with ``error`` naming file, index and field."""
+                prompt_style: str = DEFAULT_PROMPT_STYLE, frame_records: str = "frames") -> EvalSample:
+    """Resolve one record; a bad one yields a sample with ``error`` naming the file, record and field.
+
+    ``data_type`` stays as the record says: ``"video"``, ``"image"``, or ``"frame"`` (a folder of
+    frames, read as a video, with :attr:`EvalSample.fps` from the record); with
+    ``frame_records="no_video"`` a frame record becomes ``data_type "none"`` (text only).
+    """
     uid = f"{benchmark}/{index}"
-    where = f"{source or benchmark}[{index}]"
+    where = source or f"{benchmark}[{index}]"
     if not isinstance(record, dict):
         return EvalSample(uid, benchmark, index, None, "", "", "", "", "", {}, f"{where}: record is not an object")
-    pid = record.get("problem_id", index)
     missing = [k for k in REQUIRED_FIELDS if not isinstance(record.get(k), str)]
-    base = dict(uid=uid, benchmark=benchmark, index=index, problem_id=pid,
-                problem_type=str(record.get("problem_type", "")),
-                data_type=str(record.get("data_type", "video")), record=record)
+    data_type = str(record.get("data_type", "video"))
+    base = dict(uid=uid, benchmark=benchmark, index=index, problem_id=record.get("problem_id", index),
+                problem_type=str(record.get("problem_type", "")), data_type=data_type, record=record)
     if missing:
         return EvalSample(**base, question="", solution="", media_path="",
                           error=f"{where}: missing or non-string field(s) {missing}")
     try:
-        question = build_eval_question(record, prompt_style)
+        question = build_question(record, prompt_style, for_eval=True)
     except RecordError as e:
-        return EvalSample(**base, question="", solution=record["solution"], media_path="",
-                          error=f"{where}: {e}")
-    if base["data_type"] not in ("video", "image"):
+        return EvalSample(**base, question="", solution=record["solution"], media_path="", error=f"{where}: {e}")
+    media_path = _media_path(media_root, record["path"])
+    if data_type == "frame":
+        if frame_records == "no_video":
+            return EvalSample(**{**base, "data_type": "none"}, question=question, solution=record["solution"],
+                              media_path="")
+        return EvalSample(**base, question=question, solution=record["solution"], media_path=media_path,
+                          fps=_frame_fps(record))
+    if data_type not in ("video", "image"):
         return EvalSample(**base, question=question, solution=record["solution"], media_path="",
-                          error=f"{where}: field 'data_type' must be 'video' or 'image', got {base['data_type']!r}")
-    return EvalSample(**base, question=question, solution=record["solution"],
-                      media_path=_media_path(media_root, record["path"]))
+                          error=f"{where}: field 'data_type' must be 'video', 'image' or 'frame', got {data_type!r}")
+    return EvalSample(**base, question=question, solution=record["solution"], media_path=media_path)
 
 
 def load_benchmark(path: str | Path, benchmark: str | None = None, *, media_root: str | Path | None = None,
-                   limit: int | None = None, prompt_style: str = "paper") -> list[EvalSample]:
+                   limit: int | None = None, prompt_style: str = DEFAULT_PROMPT_STYLE,
+                   frame_records: str = "frames") -> list[EvalSample]:
     """Read a Video-R1 eval file into samples (the key is guessed from the file name if not given).
 
-    ``media_root`` defaults to the file's folder; ``limit`` keeps the first N records;
-    ``prompt_style`` see :func:`build_eval_question`.
+    Records are read by :class:`~verl_videorft.data.records.RecordFile`, the reader training uses
+    (JSON array or JSON Lines, parsed lazily); a record that does not parse fails alone, naming its
+    ``file:line``. ``media_root`` defaults to the file's folder; ``limit`` keeps the first N records;
+    ``prompt_style`` is ``"videorft"`` or ``"video_r1"`` (:func:`verl_videorft.prompts.build_question`
+    with ``for_eval=True``); ``frame_records`` see :data:`FRAME_RECORD_MODES`.
     """
-    if prompt_style not in PROMPT_STYLES:
-        raise ValueError(f"unknown prompt style {prompt_style!r}; expected one of {PROMPT_STYLES}")
+    check_style(prompt_style)
+    if frame_records not in FRAME_RECORD_MODES:
+        raise ValueError(f"unknown frame_records {frame_records!r}; expected one of {list(FRAME_RECORD_MODES)}")
     p = Path(path)
     key = resolve_benchmark_key(benchmark or p.name)
     root = Path(media_root) if media_root is not None else p.parent
-    records = read_records(p)
-    if limit is not None:
-        records = records[:limit]
-    return [make_sample(r, key, i, root, source=str(p), prompt_style=prompt_style) for i, r in enumerate(records)]
+    records = RecordFile(p)
+    n = len(records) if limit is None else min(limit, len(records))
+    samples = []
+    for i in range(n):
+        try:
+            record: Any = records[i]
+        except RecordError as e:  # the message already names file:line
+            samples.append(EvalSample(f"{key}/{i}", key, i, None, "", "", "", "", "", {}, str(e)))
+            continue
+        samples.append(make_sample(record, key, i, root, source=records.where(i), prompt_style=prompt_style,
+                                   frame_records=frame_records))
+    return samples
 
 
 def find_benchmark_files(data_dir: str | Path, keys: list[str] | None = None) -> dict[str, Path]:
