@@ -1,10 +1,9 @@
-"""Shared fixtures. No network: tiny models are built from configs, videos are generated."""
+"""Shared fixtures. No network: tiny models are built from configs, videos are generated
+(:mod:`verl_videorft.video.writer`, the one clip writer)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,26 +29,12 @@ def media_dir() -> Path:
     return MEDIA
 
 
-def make_clip(path: Path, *, width: int = 320, height: int = 240, frames: int = 48, fps: int = 24,
-              rotate: int | None = None) -> Path:
-    """A small real H.264 clip made with ffmpeg (testsrc pattern)."""
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed")
-    encoded = path if rotate is None else path.with_name(path.stem + ".norotate" + path.suffix)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size={width}x{height}:rate={fps}", "-frames:v", str(frames),
-                    "-pix_fmt", "yuv420p", "-c:v", "libx264", str(encoded)], check=True)
-    if rotate is not None:
-        # ffmpeg drops a rotate tag given while re-encoding; set it on a stream copy instead.
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(encoded), "-c", "copy",
-                        "-metadata:s:v:0", f"rotate={rotate}", str(path)], check=True)
-    return path
-
-
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> Path:
-    """A 320×240, 48-frame, 24 fps H.264 clip."""
-    return make_clip(tmp_path_factory.mktemp("clips") / "testsrc.mp4")
+    """A 320×240, 48-frame, 24 fps H.264 clip (every frame different)."""
+    from verl_videorft.video.writer import moving_frames, write_clip
+
+    return write_clip(tmp_path_factory.mktemp("clips") / "moving.mp4", moving_frames(48, 320, 240), fps=24)
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +43,14 @@ def tiny_qwen(tmp_path_factory) -> Path:
     from verl_videorft.testing import build_tiny_qwen25vl
 
     return build_tiny_qwen25vl(tmp_path_factory.mktemp("models") / "tiny-qwen25vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory) -> Path:
+    """A tiny random Qwen3-VL (patch 16 × merge 2: frames in multiples of 32) saved locally."""
+    from verl_videorft.testing import build_tiny_qwen3vl
+
+    return build_tiny_qwen3vl(tmp_path_factory.mktemp("models") / "tiny-qwen3vl")
 
 
 @pytest.fixture(scope="session")

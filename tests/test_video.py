@@ -16,12 +16,14 @@ from verl_videorft.video import (
     FrameProfile,
     VideoDecodeError,
     backend_order,
+    image_size,
     register_profile,
     resolve_profile,
     sample_frames,
     target_size,
     uniform_indices,
 )
+from verl_videorft.video.writer import numbered_frames, read_numbers, write_clip
 
 BACKENDS = ["pyav", "decord"]
 
@@ -30,31 +32,9 @@ META_KEYS = {"fps", "frame_indices", "sample_fps", "total_frames", "backend", "h
 
 
 def write_numbered_clip(path: Path, n: int, *, width: int = 160, height: int = 96, fps: int = 24,
-                        codec: str = "libx264") -> Path:
-    """A clip whose frame i shows i in binary (8 black/white stripes), so a frame names its index."""
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p" if codec != "gif" else "rgb8"
-        for i in range(n):
-            bits = np.array([(i >> b) & 1 for b in range(8)], np.uint8) * 255
-            img = np.repeat(np.repeat(bits, width // 8)[None, :, None], height, 0).repeat(3, 2)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
-def level_index(frames: np.ndarray) -> list[int]:
-    """Inverse of write_numbered_clip: read the 8 stripes back as bits."""
-    out = []
-    for f in frames:
-        stripes = np.array_split(f.mean(axis=(0, 2)), 8)
-        out.append(sum(1 << b for b, s in enumerate(stripes) if s[len(s) // 2] > 128))
-    return out
+                        codec: str = "libx264", rotate: int = 0) -> Path:
+    """A clip whose frame i shows i in binary, so a decoded frame names its index."""
+    return write_clip(path, numbered_frames(n, width, height), fps=fps, codec=codec, rotate=rotate)
 
 
 def ffmpeg_reference(path: Path, width: int, height: int) -> np.ndarray:
@@ -68,13 +48,28 @@ def ffmpeg_reference(path: Path, width: int, height: int) -> np.ndarray:
 
 
 # -- profiles ----------------------------------------------------------------------------------
-def test_paper_profiles():
-    assert PROFILES["train"] == FrameProfile(16, 128 * 28 * 28, 128 * 28 * 28, 28)
-    assert PROFILES["eval"] == FrameProfile(32, 256 * 28 * 28, 256 * 28 * 28, 28)
-    assert PROFILES["train"].to_dict()["nframes"] == 16
-    assert PROFILES["train"].cache_key() != PROFILES["eval"].cache_key()
-    # pass_fps does not change pixels, so it does not split the cache
+@pytest.mark.parametrize("name,profile", [
+    ("train", FrameProfile(16, 128 * 28 * 28, 128 * 28 * 28, 28, budget="released")),
+    ("eval", FrameProfile(32, 256 * 28 * 28, 256 * 28 * 28, 28, budget="released")),
+])
+def test_paper_profiles(name, profile):
+    assert PROFILES[name] == profile
+
+
+def test_pass_fps_does_not_split_the_cache():
     assert FrameProfile(16, 10, 20, pass_fps=False).cache_key() == FrameProfile(16, 10, 20).cache_key()
+
+
+@pytest.mark.parametrize("change", [
+    {"nframes": 8},
+    {"max_pixels": 200 * 28 * 28},
+    {"size_multiple": 32},
+    {"budget": "strict"},
+    {"video_total_tokens": 1000},
+    {"image_max_tokens": 128},
+])
+def test_every_pixel_field_splits_the_cache(change):
+    assert resolve_profile({"base": "train", **change}).cache_key() != PROFILES["train"].cache_key()
 
 
 def test_resolve_profile_forms():
@@ -109,13 +104,23 @@ def test_uniform_indices_paper_formula(total, n):
     assert uniform_indices(total, n) == np.linspace(0, total - 1, n).round().astype(int).tolist()
 
 
-def test_uniform_indices_short_clips_even():
-    assert uniform_indices(4, 16) == [0, 1, 2, 3]
-    assert uniform_indices(3, 16) == [0, 1, 2, 2]
-    assert uniform_indices(1, 16) == [0, 0]
-    assert uniform_indices(16, 16) == list(range(16))
-    with pytest.raises(ValueError):
-        uniform_indices(0, 16)
+# the released smart_nframes: floor_by_factor(min(n, T), 2) frames at linspace(0, T-1, k).round()
+@pytest.mark.parametrize("total,expected", [
+    (2, [0, 1]),
+    (3, [0, 2]),
+    (4, [0, 1, 2, 3]),
+    (5, [0, 1, 3, 4]),
+    (7, [0, 1, 2, 4, 5, 6]),
+    (16, list(range(16))),
+])
+def test_uniform_indices_short_clip_takes_an_even_count(total, expected):
+    assert uniform_indices(total, 16) == expected
+
+
+@pytest.mark.parametrize("total", [0, 1])
+def test_uniform_indices_needs_two_frames(total):
+    with pytest.raises(ValueError, match="at least 2"):
+        uniform_indices(total, 16)
 
 
 # -- decoding generated clips ------------------------------------------------------------------
@@ -141,15 +146,25 @@ def test_frames_are_the_uniform_indices(tmp_path, monkeypatch, backend):
     frames, meta = sample_frames(path, {"base": "train", "nframes": 8}, cache=False)
     assert meta["backend"] == backend
     assert meta["frame_indices"] == uniform_indices(40, 8)
-    assert level_index(frames) == meta["frame_indices"]
+    assert read_numbers(frames) == meta["frame_indices"]
 
 
-@pytest.mark.parametrize("n,expected", [(5, [0, 1, 2, 3, 4, 4]), (6, [0, 1, 2, 3, 4, 5])])
-def test_short_clip_all_frames_even(tmp_path, n, expected):
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n,expected", [(5, [0, 1, 3, 4]), (6, [0, 1, 2, 3, 4, 5])])
+def test_short_clip_gives_an_even_count(tmp_path, monkeypatch, backend, n, expected):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
     path = write_numbered_clip(tmp_path / f"short{n}.mp4", n)
     frames, meta = sample_frames(path, "train", cache=False)
-    assert meta["frame_indices"] == expected
-    assert level_index(frames) == expected
+    assert meta["frame_indices"] == expected and meta["backend"] == backend
+    assert read_numbers(frames) == expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_frame_video_is_an_error_naming_the_file(tmp_path, monkeypatch, backend):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+    path = write_numbered_clip(tmp_path / "single.mp4", 1)
+    with pytest.raises(VideoDecodeError, match=r"single\.mp4: 1 frame\(s\): a video needs at least 2"):
+        sample_frames(path, "train", cache=False)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -159,7 +174,7 @@ def test_gif_through_pyav(tmp_path, monkeypatch, backend):
     frames, meta = sample_frames(path, {"base": "train", "nframes": 4}, cache=False)
     assert meta["backend"] == "pyav"  # decord cannot measure a GIF's frame count
     assert meta["frame_indices"] == [0, 4, 7, 11]
-    assert level_index(frames) == [0, 4, 7, 11]
+    assert read_numbers(frames) == [0, 4, 7, 11]
 
 
 def test_backend_order(monkeypatch):
@@ -186,26 +201,26 @@ def test_pyav_when_decord_missing(clip, monkeypatch):
     assert np.abs(frames.astype(int) - ref).mean() < 3  # same frames, two decoders
 
 
-def test_aspect_and_budget_eval_and_qwen3(tmp_path):
+def test_eval_profile_size(tmp_path):
     path = write_numbered_clip(tmp_path / "wide.mp4", 8, width=640, height=200)
     frames, _ = sample_frames(path, "eval", cache=False)
     assert frames.shape[1:3] == target_size(200, 640, PROFILES["eval"])
+
+
+def test_qwen3_profile_gives_multiples_of_32(tmp_path):
+    path = write_numbered_clip(tmp_path / "wide.mp4", 8, width=640, height=200)
     qwen3 = {"nframes": 4, "min_pixels": 128 * 32 * 32, "max_pixels": 128 * 32 * 32, "size_multiple": 32}
     frames, _ = sample_frames(path, qwen3, cache=False)
     h, w = frames.shape[1:3]
     assert h % 32 == 0 and w % 32 == 0 and w / h == pytest.approx(640 / 200, rel=0.15)
 
 
-def test_generated_rotated_clip_is_portrait(tmp_path):
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed")
-    plain = write_numbered_clip(tmp_path / "plain.mp4", 6, width=568, height=320)
-    rotated = tmp_path / "rot90.mp4"
-    # ffmpeg 5.1 keeps a rotate tag only on stream copy
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(plain), "-c", "copy",
-                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generated_rotated_clip_is_portrait(tmp_path, monkeypatch, backend):
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+    rotated = write_numbered_clip(tmp_path / "rot90.mp4", 6, width=568, height=320, rotate=90)
     frames, meta = sample_frames(rotated, "train", cache=False)
-    assert meta["rotation"] in (90, 270) and frames.shape[1] > frames.shape[2]
+    assert meta["rotation"] == 90 and meta["backend"] == backend
     assert frames.shape[1:3] == target_size(568, 320, PROFILES["train"])
 
 
@@ -216,7 +231,7 @@ def test_image_single_frame(tmp_path):
     img[:, :250] = 255
     Image.fromarray(img).save(tmp_path / "half.png")
     frames, meta = sample_frames(tmp_path / "half.png", "train", cache=False)
-    assert frames.shape == (1, *target_size(300, 500, PROFILES["train"]), 3)
+    assert frames.shape == (1, *image_size(300, 500, PROFILES["train"]), 3)
     assert meta["backend"] == "pil" and meta["frame_indices"] == [0]
     assert frames[0, :, :5].min() > 200 and frames[0, :, -5:].max() < 50  # left half white
 
@@ -232,23 +247,41 @@ def test_image_exif_orientation(tmp_path):
 
 
 # -- errors ------------------------------------------------------------------------------------
-def test_missing_empty_garbage_truncated(tmp_path, clip):
-    with pytest.raises(VideoDecodeError, match=r"missing\.mp4: cannot open file"):
-        sample_frames(tmp_path / "missing.mp4")
+def _missing(tmp_path, clip):
+    return tmp_path / "missing.mp4"
+
+
+def _empty(tmp_path, clip):
     (tmp_path / "empty.mp4").write_bytes(b"")
-    with pytest.raises(VideoDecodeError, match=r"empty\.mp4: empty file"):
-        sample_frames(tmp_path / "empty.mp4")
+    return tmp_path / "empty.mp4"
+
+
+def _junk(tmp_path, clip):
     (tmp_path / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
-    with pytest.raises(VideoDecodeError, match=r"junk\.mp4: corrupt"):
-        sample_frames(tmp_path / "junk.mp4")
+    return tmp_path / "junk.mp4"
+
+
+def _cut(tmp_path, clip):
     data = Path(clip).read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
-    with pytest.raises(VideoDecodeError, match=r"cut\.mp4: corrupt"):
-        sample_frames(tmp_path / "cut.mp4")
+    return tmp_path / "cut.mp4"
+
+
+def _bad_png(tmp_path, clip):
     (tmp_path / "bad.png").write_bytes(b"not a png")
-    with pytest.raises(VideoDecodeError, match=r"bad\.png: corrupt or unsupported image"):
-        sample_frames(tmp_path / "bad.png")
-    assert issubclass(VideoDecodeError, RuntimeError)
+    return tmp_path / "bad.png"
+
+
+@pytest.mark.parametrize("make,message", [
+    (_missing, r"missing\.mp4: media file not found"),
+    (_empty, r"empty\.mp4: empty file \(0 bytes\)"),
+    (_junk, r"junk\.mp4: corrupt"),
+    (_cut, r"cut\.mp4: corrupt"),
+    (_bad_png, r"bad\.png: corrupt or unsupported image"),
+])
+def test_bad_media_is_a_decode_error_naming_the_file(tmp_path, clip, make, message):
+    with pytest.raises(VideoDecodeError, match=message):
+        sample_frames(make(tmp_path, clip))
 
 
 # -- real media (../shared/media) ----------------------------------------------------------------
@@ -258,10 +291,10 @@ MEDIA = {
     "flipping_a_pancake.mkv": (16, False, None),
     "CATER_new_003595.gif": (16, False, "pyav"),
     "unordered.mov": (4, None, None),
-    "video_0.mov": (4, False, None),
-    "video_90.mov": (4, True, None),
-    "video_180.mov": (4, False, None),
-    "video_270.mov": (4, True, None),
+    "video_0.mov": (2, False, None),  # 3 frames: 2 of them, as the released sampler
+    "video_90.mov": (2, True, None),
+    "video_180.mov": (2, False, None),
+    "video_270.mov": (2, True, None),
 }
 
 

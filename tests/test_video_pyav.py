@@ -10,6 +10,7 @@ import pytest
 
 from verl_videorft.video import PROFILES, sample_frames, target_size, uniform_indices
 from verl_videorft.video import pyav_reader as vp
+from verl_videorft.video.writer import moving_frames, write_clip
 
 
 def size_fn(h: int, w: int) -> tuple[int, int]:
@@ -18,26 +19,9 @@ def size_fn(h: int, w: int) -> tuple[int, int]:
 
 def encode(path: Path, codec: str, n: int = 90, *, gop: int = 12, bframes: int = 2,
            options: dict | None = None, pix_fmt: str = "yuv420p") -> Path:
-    """A moving-texture clip (every frame distinct) with the given GOP structure."""
-    import av
-
-    rng = np.random.default_rng(0)
-    texture = rng.integers(0, 256, (96, 256, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=25)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, pix_fmt
-        stream.codec_context.gop_size = gop
-        if bframes:
-            stream.codec_context.max_b_frames = bframes
-        stream.options = options or {}
-        for i in range(n):
-            img = np.ascontiguousarray(np.roll(texture, 2 * i, axis=1)[:, :128])
-            img[:8, :8] = (i * 37) % 256  # a per-frame marker
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    """A moving-noise clip (every frame distinct, hard to encode) with the given GOP structure."""
+    return write_clip(path, moving_frames(n, 128, 96, noise=True), fps=25, codec=codec, gop=gop, bframes=bframes,
+                      options=options, pix_fmt=pix_fmt)
 
 
 CASES = {
@@ -83,7 +67,7 @@ def test_sparse_reads_only_part_of_a_long_gop_clip(tmp_path):
     pts, keyframes, _ = vp.packet_index(path)
     assert len(keyframes) >= 120 // 6
     wanted = [5, 60, 119]
-    sparse, _ = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
+    sparse, _, _ = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
     full, _, _, _ = vp.read_sequential(path, set(wanted), size_fn)
     assert all(np.array_equal(sparse[i], full[i]) for i in wanted)
 
@@ -93,6 +77,6 @@ def test_media_sparse_exact(media_dir):
         path = media_dir / name
         pts, keyframes, _ = vp.packet_index(path)
         wanted = uniform_indices(len(pts), 16)
-        sparse, _ = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
+        sparse, _, _ = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
         full, _, _, _ = vp.read_sequential(path, set(wanted), size_fn)
         assert all(np.array_equal(sparse[i], full[i]) for i in wanted), name

@@ -1,5 +1,8 @@
 """Bounded decode-once cache for sampled frames (memory LRU by bytes + optional ``.npy`` disk tier).
 
+The memory tier is a ``cachetools.LRUCache`` sized by the frames' bytes; the disk tier is an
+:class:`NpyDiskStore`, the same store the semantic reward keeps its frame embeddings in.
+
 A GRPO group reads the same video ``n`` times (8 rollouts, then the semantic reward); decoding it
 once saves most of the video time. Entries are keyed by the file's identity (absolute path, mtime,
 size) plus the frame profile, so an edited file or another profile never returns stale frames.
@@ -20,12 +23,12 @@ import hashlib
 import json
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 Entry = tuple[np.ndarray, dict[str, Any]]
 
@@ -59,12 +62,75 @@ def freeze(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
+class NpyDiskStore:
+    """A folder of arrays, one ``<sha256 of key>.npy`` per string key, written atomically.
+
+    Used by the frame cache's disk tier (with a ``.json`` of metadata beside each array, written
+    last: its presence marks a complete entry, and it holds the key, so a foreign file is a miss)
+    and by the semantic reward's embedding cache (arrays only). Not size-bounded; delete the
+    folder to reclaim it. Writers in several processes may race on one key: each writes its own
+    temporary file and renames it into place, so a reader sees one whole file or none.
+
+        >>> store = NpyDiskStore(tmp)                                  # doctest: +SKIP
+        >>> store.save("k", np.arange(3)); store.load("k")[0]          # doctest: +SKIP
+        array([0, 1, 2])
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def path(self, key: str) -> Path:
+        """The ``.npy`` file of ``key``."""
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()}.npy"
+
+    def load(self, key: str, *, with_meta: bool = False) -> tuple[np.ndarray, dict[str, Any] | None] | None:
+        """``(array, metadata or None)``, or ``None`` when the key is not stored (or, with metadata,
+        stored for another key). A truncated or foreign file raises ``OSError`` / ``ValueError``."""
+        npy = self.path(key)
+        meta = None
+        try:
+            if with_meta:
+                meta = json.loads(npy.with_suffix(".json").read_text())
+                if meta.pop("_key", None) != key:
+                    return None
+            return np.load(npy, allow_pickle=False), meta
+        except FileNotFoundError:
+            return None
+
+    def save(self, key: str, array: np.ndarray, meta: dict[str, Any] | None = None) -> None:
+        """Write ``array`` (then ``meta``) for ``key``; raises ``OSError`` (nothing half-written stays)."""
+        npy = self.path(key)
+        tmp = npy.with_name(f".{npy.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
+                np.save(f, array, allow_pickle=False)
+            os.replace(tmp, npy)
+            if meta is not None:
+                tmp.write_text(json.dumps({**meta, "_key": key}))
+                os.replace(tmp, npy.with_suffix(".json"))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+class _BytesLRU(LRUCache):
+    """``cachetools.LRUCache`` sized by the frames' bytes, counting evictions."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(maxsize=max_bytes, getsizeof=lambda entry: entry[0].nbytes)
+        self.evictions = 0
+
+    def popitem(self) -> tuple[str, Entry]:
+        self.evictions += 1
+        return super().popitem()
+
+
 class FrameCache:
     """Thread-safe LRU of ``(frames, metadata)`` bounded by the frames' bytes.
 
-    ``disk_dir``: also write each entry as ``<sha1>.npy`` + ``<sha1>.json`` there (atomic rename),
-    so another process (another Ray worker, the next run) loads instead of decoding. The disk tier
-    is not size-bounded; delete the folder to reclaim it.
+    ``disk_dir``: also write each entry to an :class:`NpyDiskStore` there, so another process
+    (another Ray worker, the next run) loads instead of decoding. The disk tier is not
+    size-bounded; delete the folder to reclaim it.
 
         >>> c = FrameCache(max_bytes=10)
         >>> a = c.get_or_compute("k", lambda: (np.zeros(8, np.uint8), {"n": 1}))[0]
@@ -77,15 +143,12 @@ class FrameCache:
             raise ValueError(f"FrameCache max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = int(max_bytes)
         self.disk_dir = Path(disk_dir) if disk_dir else None
-        if self.disk_dir is not None:
-            self.disk_dir.mkdir(parents=True, exist_ok=True)
+        self._disk = NpyDiskStore(self.disk_dir) if self.disk_dir is not None else None
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._entries = _BytesLRU(self.max_bytes)
         self._inflight: dict[str, threading.Event] = {}
-        self._bytes = 0
-        self._errors: OrderedDict[str, BaseException] = OrderedDict()
-        self._stats = {"hits": 0, "misses": 0, "evictions": 0, "disk_hits": 0, "disk_writes": 0,
-                       "error_hits": 0}
+        self._errors: LRUCache = LRUCache(maxsize=MAX_ERRORS)  # key -> exception
+        self._stats = {"hits": 0, "misses": 0, "disk_hits": 0, "disk_writes": 0, "error_hits": 0}
 
     # -- public -------------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
@@ -93,7 +156,6 @@ class FrameCache:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
-                self._entries.move_to_end(key)
                 self._stats["hits"] += 1
                 return self._out(found)
         loaded = self._disk_load(key)
@@ -150,8 +212,6 @@ class FrameCache:
             except remember as err:
                 with self._lock:
                     self._errors[key] = err
-                    while len(self._errors) > MAX_ERRORS:
-                        self._errors.popitem(last=False)
                 raise
             finally:
                 with self._lock:
@@ -162,70 +222,45 @@ class FrameCache:
         """Drop all memory entries and remembered errors (the disk tier stays); reset the stats."""
         with self._lock:
             self._entries.clear()
+            self._entries.evictions = 0
             self._errors.clear()
-            self._bytes = 0
             self._stats = dict.fromkeys(self._stats, 0)
 
     def stats(self) -> dict[str, int]:
         """hits, misses, evictions, disk_hits, disk_writes, error_hits, bytes, entries, max_bytes."""
         with self._lock:
-            return {**self._stats, "bytes": self._bytes, "entries": len(self._entries),
-                    "max_bytes": self.max_bytes}
+            return {**self._stats, "evictions": self._entries.evictions, "bytes": self._entries.currsize,
+                    "entries": len(self._entries), "max_bytes": self.max_bytes}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    # -- internals (call with the lock held where noted) ---------------------------------------
+    # -- internals ------------------------------------------------------------------------------
     @staticmethod
     def _out(entry: Entry) -> Entry:
         frames, meta = entry
         return _readonly(frames), copy.deepcopy(meta)
 
     def _insert(self, key: str, entry: Entry) -> None:  # lock held
-        size = entry[0].nbytes
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._bytes -= old[0].nbytes
-        if size > self.max_bytes:
-            return  # never evict everything for one oversized clip
-        self._entries[key] = entry
-        self._bytes += size
-        while self._bytes > self.max_bytes:
-            _, (frames, _) = self._entries.popitem(last=False)
-            self._bytes -= frames.nbytes
-            self._stats["evictions"] += 1
-
-    def _disk_paths(self, key: str) -> tuple[Path, Path]:
-        assert self.disk_dir is not None
-        digest = hashlib.sha1(key.encode()).hexdigest()
-        return self.disk_dir / f"{digest}.npy", self.disk_dir / f"{digest}.json"
+        try:
+            self._entries[key] = entry
+        except ValueError:  # larger than the whole budget: never evict everything for one clip
+            self._entries.pop(key, None)
 
     def _disk_load(self, key: str) -> Entry | None:
-        if self.disk_dir is None:
+        if self._disk is None:
             return None
-        npy, meta_path = self._disk_paths(key)
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta.pop("_key", None) != key:
-                return None  # sha1 collision or foreign file: treat as a miss
-            frames = np.load(npy, mmap_mode="r")
+            loaded = self._disk.load(key, with_meta=True)
         except (OSError, ValueError):
-            return None  # absent or half-written by a crashed process: decode again
-        # mmap keeps memory low but every read hits the page cache; copy so the LRU owns it
-        return freeze(np.array(frames)), meta
+            return None  # half-written by a crashed process: decode again
+        return None if loaded is None else (freeze(loaded[0]), loaded[1])
 
     def _disk_save(self, key: str, entry: Entry) -> None:
-        if self.disk_dir is None:
+        if self._disk is None:
             return
-        npy, meta_path = self._disk_paths(key)
-        tmp = f".{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            with open(str(npy) + tmp, "wb") as f:
-                np.save(f, entry[0])
-            os.replace(str(npy) + tmp, npy)
-            # metadata last: its presence marks a complete entry
-            Path(str(meta_path) + tmp).write_text(json.dumps({**entry[1], "_key": key}))
-            os.replace(str(meta_path) + tmp, meta_path)
+            self._disk.save(key, entry[0], entry[1])
         except OSError:
             return  # a full or read-only disk must not stop training; memory tier still works
         with self._lock:

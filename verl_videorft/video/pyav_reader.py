@@ -15,7 +15,8 @@ Frames are scaled by swscale (bicubic, in the decoder's pixel format) to the tar
 converted to RGB and turned by the container's rotation. Streams without timestamps fall back to a
 plain sequential decode.
 
-    >>> frames, idx, total, fps, rot = read_sparse(Path("v.mp4"), 16, size_fn)   # doctest: +SKIP
+    >>> pts, keyframes, fps = packet_index(Path("v.mp4"))                       # doctest: +SKIP
+    >>> frames, rotation, decoded = read_sparse(Path("v.mp4"), [0, 40, 80], pts, keyframes, size_fn)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ def packet_index(path: Path) -> tuple[list[int], list[int], float] | None:
 
 
 def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[int],
-                size_fn: SizeFn, *, threads: bool = True) -> tuple[dict[int, np.ndarray], int] | None:
-    """Frames at the wanted indices (by ``packet_index``'s timestamps) → ({index: frame}, rotation).
+                size_fn: SizeFn, *, threads: bool = True) -> tuple[dict[int, np.ndarray], int, int] | None:
+    """Frames at the wanted indices (by ``packet_index``'s timestamps) → ({index: frame}, rotation,
+    frames the decoder produced).
 
     ``None`` when a wanted frame never came out of the decoder (odd timestamps) or a seek landed
     on a frame that is not really a keyframe (some AVI indexes flag P-frames): use
@@ -118,6 +120,7 @@ def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[i
         reached = -1  # highest frame index whose packet the decoder has been given
         floor = 0  # frames before the keyframe we seeked to may be broken (open GOP): ignore
         check_key = False  # after a seek the first frame must really be a keyframe
+        decoded = 0  # frames out of the decoder (non-reference frames skipped never come out)
         for target in sorted(by_pts.values()):
             if target in got:
                 continue
@@ -133,6 +136,7 @@ def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[i
                 if packet.pts is not None and packet.size:
                     reached = max(reached, bisect.bisect_left(pts, packet.pts))
                 for frame in packet.decode():  # the final empty packet drains the decoder
+                    decoded += 1
                     if check_key and frame.pts is not None and frame.pts >= pts[floor]:
                         if not frame.key_frame:
                             return None  # the container flags non-keyframes as keyframes (AVI)
@@ -146,7 +150,7 @@ def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[i
                 packets = None  # end of stream
             if target not in got:
                 return None
-    return got, convert.rotation or 0
+    return got, convert.rotation or 0, decoded
 
 
 def read_sequential(path: Path, wanted: set[int], size_fn: SizeFn

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from verl_videorft.video import pyav_reader as vp
-from verl_videorft.video.profiles import FrameProfile, VideoDecodeError, target_size, uniform_indices
+from verl_videorft.video.profiles import FrameProfile, TooFewFrames, VideoDecodeError, target_size, uniform_indices
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,10 @@ def first_line(err: BaseException, limit: int = 160) -> str:
     return f"{type(err).__name__}: {text[:limit]}" if text else type(err).__name__
 
 
-def frame_meta(fps: float, total: int, indices: list[int], backend: str, rotation: int) -> dict[str, Any]:
-    return {
+def frame_meta(fps: float, total: int, indices: list[int], backend: str, rotation: int,
+               decoded: int | None = None) -> dict[str, Any]:
+    """The metadata every reader returns; ``decoded`` = frames the decoder produced, when known."""
+    meta = {
         "fps": float(fps),
         "total_frames": int(total),
         "frame_indices": [int(i) for i in indices],
@@ -74,6 +76,29 @@ def frame_meta(fps: float, total: int, indices: list[int], backend: str, rotatio
         "backend": backend,
         "rotation": int(rotation),
     }
+    if decoded is not None:
+        meta["decoded_frames"] = int(decoded)
+    return meta
+
+
+def decord_decoded_count(unique: list[int], keyframes: list[int]) -> int:
+    """Frames decord decodes to return the sorted ``unique`` indices with one reader.
+
+    decord (0.6.0, ``VideoReader::SeekAccurate``) decodes forward when the next wanted frame lies
+    ahead in the GOP it is in, else seeks to the keyframe before it and decodes from there; it
+    decodes every frame on the way (no skipping of non-reference frames). It has no counter, so
+    this follows that rule.
+
+        >>> decord_decoded_count([0, 30, 60, 90], [0, 50])   # 0..30 in GOP 0, then 50..90
+        72
+    """
+    count, cur = 0, -1
+    for pos in unique:
+        k = bisect.bisect_right(keyframes, pos) - 1
+        key = keyframes[k] if k >= 0 else 0
+        count += pos - cur if key <= cur < pos else pos - key + 1
+        cur = pos
+    return count
 
 
 def read_video(path: Path, profile: FrameProfile) -> Decoded:
@@ -84,6 +109,8 @@ def read_video(path: Path, profile: FrameProfile) -> Decoded:
     for name in backend_order():
         try:
             return readers[name](path, profile)
+        except TooFewFrames as err:  # a fact about the clip: the other decoder counts the same
+            raise VideoDecodeError(path, str(err)) from None
         except Exception as err:  # noqa: BLE001 - any failure means: try the other decoder
             reason = (err.reason if isinstance(err, VideoDecodeError)
                       else str(err) if isinstance(err, vp.NoVideoStream) else first_line(err))
@@ -209,8 +236,8 @@ def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
         raise RuntimeError("decord reports no frames")
     indices = uniform_indices(total, profile.nframes)
     unique = sorted(set(indices))
-    runs = (split_at_keyframes(unique, [int(k) for k in vr.get_key_indices()], workers)
-            if workers > 1 else [unique])
+    keyframes = [int(k) for k in vr.get_key_indices()]
+    runs = split_at_keyframes(unique, keyframes, workers) if workers > 1 else [unique]
     if len(runs) == 1:
         if workers > 1 and unique[-1] >= MIN_SEGMENT_FRAMES:
             vr = reader(0)  # one long GOP: worth a second open to get FFmpeg's threads
@@ -221,12 +248,10 @@ def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
         later = [_pool(workers - 1).submit(lambda r: reader(1).get_batch(r).asnumpy(), run)
                  for run in runs[1:]]
         batch = np.concatenate([vr.get_batch(runs[0]).asnumpy()] + [f.result() for f in later])
-    if len(unique) != len(indices):  # short clip padded with a repeated last frame
-        pos = {idx: i for i, idx in enumerate(unique)}
-        batch = batch[[pos[i] for i in indices]]
     if batch.shape[1:3] != (th, tw):
         raise RuntimeError(f"decord returned {batch.shape[1:3]} instead of {(th, tw)}")
-    return np.ascontiguousarray(batch), frame_meta(fps, total, indices, "decord", rotation)
+    decoded = sum(decord_decoded_count(run, keyframes) for run in runs)
+    return np.ascontiguousarray(batch), frame_meta(fps, total, indices, "decord", rotation, decoded)
 
 
 # -- PyAV --------------------------------------------------------------------------------------
@@ -244,29 +269,32 @@ def _read_pyav(path: Path, profile: FrameProfile) -> Decoded:
             logger.debug("sparse PyAV decode failed on %s: %s", path, err)
             sparse = None
         if sparse is not None:
-            kept, rotation = sparse
+            kept, rotation, decoded = sparse
             frames = np.stack([kept[i] for i in indices])
-            return frames, frame_meta(fps, len(pts), indices, "pyav", rotation)
+            return frames, frame_meta(fps, len(pts), indices, "pyav", rotation, decoded)
     # no usable timestamps, or they did not match the decoded frames: count by decoding
     total = len(index[0]) if index else _count_frames(path)
     if total < 1:
         raise VideoDecodeError(path, "no video frames")
     indices = uniform_indices(total, profile.nframes)
     kept, decoded, fps, rotation = vp.read_sequential(path, set(indices), size_fn)
-    if len(kept) < len(set(indices)):
+    work = decoded
+    if len(kept) < len(indices):
         # fewer decodable frames than packets: resample over what actually decodes
         if decoded < 1:
             raise VideoDecodeError(path, "no decodable video frames")
         total, indices = decoded, uniform_indices(decoded, profile.nframes)
         kept, decoded, fps, rotation = vp.read_sequential(path, set(indices), size_fn)
+        work += decoded
     frames = np.stack([kept[i] for i in indices])
-    return frames, frame_meta(fps, total, indices, "pyav", rotation)
+    return frames, frame_meta(fps, total, indices, "pyav", rotation, work)
 
 
 def _read_sparse_runs(path: Path, indices: list[int], pts: list[int], keyframes: list[int],
-                      size_fn: vp.SizeFn) -> tuple[dict[int, np.ndarray], int] | None:
-    """:func:`video_pyav.read_sparse`, split at keyframes over ``decode_workers()`` readers like
-    the decord reader (PyAV releases the GIL while decoding too); ``None`` if any run is."""
+                      size_fn: vp.SizeFn) -> tuple[dict[int, np.ndarray], int, int] | None:
+    """:func:`~verl_videorft.video.pyav_reader.read_sparse`, split at keyframes over
+    ``decode_workers()`` readers like the decord reader (PyAV releases the GIL while decoding
+    too); ``None`` if any run is."""
     runs = split_at_keyframes(sorted(set(indices)), keyframes, decode_workers())
     if len(runs) == 1:
         return vp.read_sparse(path, indices, pts, keyframes, size_fn)
@@ -277,9 +305,9 @@ def _read_sparse_runs(path: Path, indices: list[int], pts: list[int], keyframes:
     if any(r is None for r in results):
         return None
     got: dict[int, np.ndarray] = {}
-    for frames, _ in results:
+    for frames, _, _ in results:
         got.update(frames)
-    return got, results[0][1]
+    return got, results[0][1], sum(r[2] for r in results)
 
 
 def _count_frames(path: Path) -> int:

@@ -1,27 +1,27 @@
-"""Frame sampling for VideoRFT: uniform frames, Qwen pixel budget, one decode per video.
+"""Frame sampling for VideoRFT: uniform frames, the released pixel budget, one decode per video.
 
     >>> frames, meta = sample_frames("clip_1280x720.mp4", "train")   # doctest: +SKIP
-    >>> frames.shape, frames.dtype, meta["backend"]                   # doctest: +SKIP
-    ((16, 224, 420, 3), dtype('uint8'), 'decord')
+    >>> frames.shape, frames.dtype                                    # doctest: +SKIP
+    ((16, 224, 420, 3), dtype('uint8'))
 
-- ``FrameProfile`` / ``PROFILES`` / ``register_profile`` / ``resolve_profile``: named frame settings.
-- ``sample_frames(path, profile="train", *, cache=True)``: uint8 RGB ``[T, H, W, 3]`` + metadata.
-- ``VideoDecodeError``: unreadable file; the message names the file and the reason.
-- ``FrameCache`` / ``get_frame_cache`` / ``configure_frame_cache``: see :mod:`verl_videorft.video.cache`.
+- ``sample_frames(path, profile="train", *, fps=None, cache=True)``: uint8 RGB ``[T, H, W, 3]`` +
+  metadata, for a video file, an image or a folder of frames.
+- ``processor_video_metadata``: the transformers ``VideoMetadata`` of those frames.
 
 Frame choice (paper): indices ``linspace(0, T-1, n).round()`` over the whole clip. A clip with fewer
-than ``n`` frames gives all of them; an odd count is made even by repeating the last frame (what
-Qwen's video processor does itself for the temporal patch of 2), so ``frame_indices`` may end with a
-repeated index. Images give one frame (Qwen2.5-VL takes an image as image input).
+than ``n`` frames gives what it has rounded down to an even count, as the released sampler
+(``smart_nframes``); a one-frame clip is a :class:`VideoDecodeError` naming the file. An image
+gives one frame (Qwen2.5-VL takes an image as image input). A folder of frames is a clip whose
+frames are its sorted image files (:mod:`verl_videorft.video.images`).
 
-Size: Qwen's own ``smart_resize`` (qwen_vl_utils) on the displayed (rotated) size, so frames match
-``fetch_video``'s. With ``min_pixels == max_pixels`` (the paper's setting) rounding to the multiple
-can land a little above or below the budget, and the result is not a fixed point of
-``smart_resize``: hand the frames to the HF processor / vLLM with ``do_resize=False``.
+Size: Qwen's own ``smart_resize`` (qwen_vl_utils) on the displayed (rotated) size with the budget
+of the released ``fetch_video`` (video) or ``fetch_image`` (image), see
+:mod:`verl_videorft.video.profiles`. The result is not always a fixed point of ``smart_resize``
+with the profile's limits: hand the frames to the HF processor / vLLM with ``do_resize=False``.
 
-Decoders (:mod:`verl_videorft.video.readers`): decord by default (the paper's decoder), PyAV with
-``VIDEORFT_VIDEO_BACKEND=pyav``; either falls back to the other (PyAV reads GIFs decord cannot). A long
-clip is decoded as keyframe-aligned stretches side by side, bit-identical to one reader
+Decoders (:mod:`verl_videorft.video.readers`): ``DEFAULT_BACKEND`` first, the other one when it
+fails (PyAV reads GIFs decord cannot); ``VIDEORFT_VIDEO_BACKEND`` picks the first. A long clip is
+decoded as keyframe-aligned stretches side by side, bit-identical to one reader
 (``VIDEORFT_DECODE_WORKERS``, default the CPU cores; 1 = one reader). Process cache:
 ``VIDEORFT_FRAME_CACHE_BYTES`` / ``VIDEORFT_FRAME_CACHE_DIR`` or :func:`configure_frame_cache`.
 """
@@ -35,44 +35,52 @@ import numpy as np
 
 from verl_videorft.video import readers
 from verl_videorft.video.cache import FrameCache, file_key, freeze, get_frame_cache
-from verl_videorft.video.images import read_image
+from verl_videorft.video.images import read_frame_folder, read_image
+from verl_videorft.video.media import check_media
 from verl_videorft.video.profiles import IMAGE_EXTENSIONS, FrameProfile, VideoDecodeError, resolve_profile
 
 
-def sample_frames(path: str | Path, profile: str | dict | FrameProfile = "train", *,
+def sample_frames(path: str | Path, profile: str | dict | FrameProfile = "train", *, fps: float | None = None,
                   cache: bool | FrameCache = True) -> tuple[np.ndarray, dict[str, Any]]:
-    """Decode the profile's uniform frames of a video (or an image) as uint8 RGB ``[T, H, W, 3]``.
+    """Decode the profile's uniform frames of a video, an image or a folder of frames as uint8 RGB
+    ``[T, H, W, 3]``.
 
     Metadata keys: ``path`` (absolute), ``fps`` (source), ``total_frames``, ``frame_indices``,
-    ``sample_fps`` (frames per second of video time), ``backend`` (``decord`` | ``pyav`` | ``pil``),
-    ``height``, ``width`` (of the returned frames, after rotation), ``rotation`` (degrees clockwise
-    applied for display), ``profile`` (its dict). ``cache=True`` uses :func:`get_frame_cache`; pass a
-    :class:`FrameCache` to use another one, ``False`` to decode every time. The array is read-only.
+    ``sample_fps`` (frames per second of video time), ``backend`` (``decord`` | ``pyav`` | ``pil``
+    | ``frames``), ``height``, ``width`` (of the returned frames, after rotation), ``rotation``
+    (degrees clockwise applied for display), ``profile`` (its dict); readers that count it add
+    ``decoded_frames`` (frames the decoder produced). ``fps`` is the frame rate of a folder of
+    frames (a record's ``fps``; default 2.0); a video file carries its own and ignores it.
+    ``cache=True`` uses :func:`get_frame_cache`; pass a :class:`FrameCache` to use another one,
+    ``False`` to decode every time. The array is read-only.
 
-    Raises :class:`VideoDecodeError` (missing, empty, corrupt, no frames).
+    Raises :class:`VideoDecodeError` (missing, empty, corrupt, no frames, a single frame).
     """
     prof = resolve_profile(profile)
     path = Path(path)
+    cause = check_media(path)
+    if cause is not None:
+        raise VideoDecodeError(path, cause)
+    folder = path.is_dir()
     try:
-        key = file_key(path, prof.cache_key())
-    except OSError as err:
+        key = file_key(path, prof.cache_key() + (f"|fps={fps}" if folder else ""))
+    except OSError as err:  # removed between the check and here
         raise VideoDecodeError(path, f"cannot open file ({err.strerror or err})") from err
-    if not path.is_file():
-        raise VideoDecodeError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise VideoDecodeError(path, "empty file (0 bytes)")
+    decode = (lambda: _decode(path, prof, fps)) if folder else (lambda: _decode(path, prof))
     if cache is False:
-        frames, meta = _decode(path, prof)
+        frames, meta = decode()
         return freeze(frames), meta
     store = cache if isinstance(cache, FrameCache) else get_frame_cache()
     # a failure is remembered under the same key: an unchanged corrupt file fails fast next time
-    return store.get_or_compute(key, lambda: _decode(path, prof), remember=(VideoDecodeError,))
+    return store.get_or_compute(key, decode, remember=(VideoDecodeError,))
 
 
-def _decode(path: Path, prof: FrameProfile) -> tuple[np.ndarray, dict[str, Any]]:
+def _decode(path: Path, prof: FrameProfile, fps: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     path = path.resolve()
     try:
-        if path.suffix.lower() in IMAGE_EXTENSIONS:
+        if path.is_dir():
+            frames, meta = read_frame_folder(path, prof, fps)
+        elif path.suffix.lower() in IMAGE_EXTENSIONS:
             frames, meta = read_image(path, prof)
         else:
             frames, meta = readers.read_video(path, prof)
