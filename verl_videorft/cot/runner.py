@@ -186,11 +186,11 @@ def build(job: CotJob, engines: dict[str, Engine] | None = None) -> dict[str, An
     """
     out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
+    items = load_items(job.records, job.media_root)  # bad data fails before any model loads
     missing = [s for s in job.stages if s in MODEL_STAGES and s not in job.engines and s not in (engines or {})]
     if missing:
         raise ValueError(f"no engine for stage(s) {missing}: give --engine and --model "
                          "(for all stages, or per stage as STAGE=VALUE)")
-    items = load_items(job.records, job.media_root)
     attach_rows(items, out)
     files = {s: stage_file(out, s).open() for s in STAGES}
     try:
