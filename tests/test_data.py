@@ -65,7 +65,22 @@ def test_sample_fields_follow_paper_prompt_and_verl_schema(mixed):
     assert isinstance(row["dummy_tensor"], torch.Tensor) and row["tools_kwargs"] == {}
     img = ds[1]["raw_prompt"][0]["content"][0]
     assert img["type"] == "image" and img["image"].endswith("img.png")
-    assert "Options:\nA. red\nB. blue" in ds[2]["raw_prompt"][0]["content"][1]["text"]
+    assert ds[2]["raw_prompt"][0]["content"][1]["text"].startswith("Colour?\nPlease think")  # videorft
+
+
+@pytest.mark.parametrize("style, expected", [
+    ("videorft", "Colour?\nPlease think"),                                  # VideoRFT: problem alone
+    ("video_r1", "Colour?Options:\nA. red\nB. blue\n\nPlease think"),       # Video-R1: options appended
+])
+def test_prompt_style_selects_the_question(mixed, style, expected):
+    path, _ = mixed
+    assert _ds(str(path), prompt_style=style)[2]["raw_prompt"][0]["content"][1]["text"].startswith(expected)
+
+
+def test_unknown_prompt_style_is_refused(mixed):
+    path, _ = mixed
+    with pytest.raises(ValueError, match="prompt_style"):
+        _ds(str(path), prompt_style="paper")
 
 
 def test_media_root_profile_and_max_samples(mixed, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from verl_videorft.data.sft import VideoRFTSFTDataset
+from verl_videorft.data.sft import VideoRFTSFTDataset, sft_messages
 from verl_videorft.prompts import SFT_SYSTEM_PROMPT, build_question
 
 
@@ -46,6 +46,54 @@ def test_convert_sft_rows(sft_parquet, capsys):
     assert row["videos"][0]["nframes"] == 16 and os.path.isabs(row["videos"][0]["video"])
     image_rows = [r for r in rows if r["images"]]
     assert image_rows and image_rows[0]["messages"][1]["content"].startswith("<image>")
+
+
+REC = {"problem": "Colour?", "problem_type": "multiple choice", "data_type": "video", "options": ["A. red", "B. blue"],
+       "process": "<think>red</think>", "solution": "<answer>A</answer>"}
+
+
+@pytest.mark.parametrize("style, system, user_head", [
+    ("videorft", SFT_SYSTEM_PROMPT, "<video>Colour?\nPlease think"),                          # sft_video.py (VideoRFT)
+    ("video_r1", "You are a helpful assistant", "<video>Colour?Options:\nA. red\nB. blue\n\nPlease"),  # Video-R1
+])
+def test_sft_messages_follow_the_prompt_style(style, system, user_head):
+    messages = sft_messages(REC, style)
+    assert (messages[0]["content"], messages[1]["content"][:len(user_head)]) == (system, user_head)
+
+
+def _sft_dataset(path, tiny_qwen, **videorft):
+    from transformers import AutoProcessor
+    from verl.utils import hf_tokenizer
+
+    config = OmegaConf.create({"max_length": 4096, "pad_mode": "no_padding", "videorft": videorft})
+    return VideoRFTSFTDataset(parquet_files=str(path), tokenizer=hf_tokenizer(str(tiny_qwen)), config=config,
+                              processor=AutoProcessor.from_pretrained(tiny_qwen))
+
+
+def _image_index(ds):
+    return next(i for i in range(len(ds)) if "image_grid_thw" in ds[i].get("multi_modal_inputs", {}))
+
+
+def test_sft_loss_default_is_the_assistant_turn(sft_parquet, tiny_qwen):
+    item = _sft_dataset(sft_parquet[0], tiny_qwen)[0]
+    assert 0 < int(item["loss_mask"].sum()) < len(item["input_ids"])
+
+
+def test_sft_loss_all_trains_on_every_video_token(sft_parquet, tiny_qwen):
+    item = _sft_dataset(sft_parquet[0], tiny_qwen, sft_loss="all")[0]
+    assert int(item["loss_mask"].sum()) == len(item["input_ids"])   # video pads stay in, as released
+
+
+def test_sft_loss_all_masks_image_pads(sft_parquet, tiny_qwen):
+    ds = _sft_dataset(sft_parquet[0], tiny_qwen, sft_loss="all")
+    item = ds[_image_index(ds)]
+    pad = ds.tokenizer.convert_tokens_to_ids(ds.processor.image_token)
+    assert torch.equal(item["loss_mask"].bool(), item["input_ids"] != pad)
+
+
+def test_sft_loss_unknown_is_refused(sft_parquet, tiny_qwen):
+    with pytest.raises(ValueError, match="sft_loss"):
+        _sft_dataset(sft_parquet[0], tiny_qwen, sft_loss="prompt")
 
 
 def test_sft_dataset_uses_profile_frames_and_metadata(sft_parquet, tiny_qwen):

@@ -24,6 +24,7 @@ from typing import Any, Optional, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from verl_videorft.prompts import PROMPT_STYLES
 from verl_videorft.rewards.encoders import DEFAULT_ENCODER
 from verl_videorft.rewards.text import AccuracyOptions
 
@@ -34,6 +35,7 @@ from verl_videorft.rewards.text import AccuracyOptions
 T = TypeVar("T")
 
 DECODE_ERROR_MODES = ("placeholder", "raise")
+SFT_LOSS_SCOPES = ("assistant", "all")
 AGGREGATES = ("mean", "per_frame")
 
 
@@ -84,11 +86,22 @@ class DataConfig:
     on_decode_error: str = "placeholder"  # or "raise" (the agent loop flags the sample, scores 0)
     agent_name: Optional[str] = None  # per-sample agent loop; None: rollout's default agent loop
     check_media: bool = True  # skip samples whose media file is missing or empty (a stat)
+    # How the question is built (verl_videorft.prompts): "videorft" = VideoRFT's grpo.py / sft_video.py,
+    # `problem` alone (options reach the model only if `problem` holds them); "video_r1" = Video-R1's,
+    # problem + "Options:\n" + one option a line. Also read by `videorft data sft` and `data validate`.
+    prompt_style: str = "videorft"
+    # SFT loss positions (VideoRFTSFTDataset): "assistant" = verl's (the assistant turn); "all" = the
+    # released sft_video.py, every token but padding and <|image_pad|> (video pads stay in the loss).
+    sft_loss: str = "assistant"
 
     def __post_init__(self) -> None:
         if self.on_decode_error not in DECODE_ERROR_MODES:
             raise ConfigError(f"on_decode_error must be one of {DECODE_ERROR_MODES}, "
                               f"got {self.on_decode_error!r}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ConfigError(f"prompt_style must be one of {PROMPT_STYLES}, got {self.prompt_style!r}")
+        if self.sft_loss not in SFT_LOSS_SCOPES:
+            raise ConfigError(f"sft_loss must be one of {SFT_LOSS_SCOPES}, got {self.sft_loss!r}")
 
 
 # -- reward.videorft ---------------------------------------------------------------------------------

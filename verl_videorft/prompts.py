@@ -114,7 +114,7 @@ def question_text(record: Mapping, style: str = DEFAULT_PROMPT_STYLE, *, for_eva
         raise RecordError("missing or non-string field 'problem'")
     if record.get("problem_type") != "multiple choice":
         return problem
-    options = record_options(record)
+    options = record_options(record)  # checked in every style, so a bad record fails the same way
     if options is None or (style == "videorft" and not for_eval):
         return problem
     head = "Options:\n" if style == "video_r1" else "\n"

@@ -225,7 +225,7 @@ class VideoRFTDataset(RLHFDataset):
                     raise MediaError(f"media file not found: {media_path}") from None
                 if size == 0:
                     raise MediaError(f"media file is empty: {media_path}")
-            question = build_question(rec)
+            question = build_question(rec, self.videorft_config.prompt_style)
         except RecordError as e:
             raise type(e)(f"{rf.where(local)}: {e}") from None
 

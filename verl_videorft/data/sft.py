@@ -4,9 +4,17 @@ verl 0.9.1's SFT trainer reads parquet through ``MultiTurnSFTDataset``: a ``mess
 turns; ``<video>`` / ``<image>`` placeholders in the text) plus ``videos`` / ``images`` columns
 holding one dict per placeholder. Each record becomes::
 
-    system:    SFT_SYSTEM_PROMPT
-    user:      "<video>" + build_question(record)          (vision first, as in RL)
+    system:    sft_system_prompt(style)                     (VideoRFT: the R1 prompt)
+    user:      "<video>" + build_question(record, style)   (vision first, as in RL)
     assistant: process + "\\n" + solution                   (trained on)
+
+``style`` is ``data.videorft.prompt_style`` (``videorft`` default: the problem alone, as VideoRFT's
+``sft_video.py``; ``video_r1``: options appended and Video-R1's "You are a helpful assistant").
+
+Loss (``data.videorft.sft_loss``): ``assistant`` (default) is verl's: the assistant turn only.
+``all`` is the released ``sft_video.py``: every token except padding and ``<|image_pad|>`` (system,
+user text and ``<|video_pad|>`` tokens included), set on verl's ``loss_mask`` in
+:class:`VideoRFTSFTDataset` (verl's SFT loss reads only that mask; nothing of verl is patched).
 
 and the video dict carries the frame profile (``nframes``, ``min_pixels``, ``max_pixels``), so
 :class:`VideoRFTSFTDataset` (``data.custom_cls``) decodes exactly the frames RL training sees
@@ -28,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from verl_videorft.prompts import SFT_SYSTEM_PROMPT, RecordError, build_question
+from verl_videorft.prompts import DEFAULT_PROMPT_STYLE, RecordError, build_question, sft_system_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +46,7 @@ except ImportError:  # pragma: no cover
     MultiTurnSFTDataset = object  # type: ignore[assignment,misc]
 
 
-def sft_messages(record: dict[str, Any]) -> list[dict[str, str]]:
+def sft_messages(record: dict[str, Any], prompt_style: str = DEFAULT_PROMPT_STYLE) -> list[dict[str, str]]:
     """The three chat turns of one CoT record (raises :class:`RecordError` naming the field).
 
     >>> m = sft_messages({"problem": "How many?", "problem_type": "numerical", "data_type": "video",
@@ -50,13 +58,13 @@ def sft_messages(record: dict[str, Any]) -> list[dict[str, str]]:
         if not isinstance(record.get(key), str):
             raise RecordError(f"missing or non-string field {key!r} (SFT needs a CoT record)")
     tag = "<image>" if record.get("data_type", "video") == "image" else "<video>"
-    return [{"role": "system", "content": SFT_SYSTEM_PROMPT},
-            {"role": "user", "content": tag + build_question(record)},
+    return [{"role": "system", "content": sft_system_prompt(prompt_style)},
+            {"role": "user", "content": tag + build_question(record, prompt_style)},
             {"role": "assistant", "content": record["process"] + "\n" + record["solution"]}]
 
 
 def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: str | None = None,
-                profile: Any = "train", quiet: bool = True) -> Path:
+                profile: Any = "train", quiet: bool = True, prompt_style: str = DEFAULT_PROMPT_STYLE) -> Path:
     """Write the SFT parquet (``messages``, ``videos``, ``images``, ``data_source``, ``problem_id``).
 
     Records without ``process`` / ``solution``, with unknown problem types or missing media are
@@ -65,7 +73,7 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from verl_videorft.cli.data import iter_items, progress
+    from verl_videorft.data.items import iter_items, progress
     from verl_videorft.video import resolve_profile
 
     prof = resolve_profile(profile)
@@ -84,7 +92,7 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
                 raise RecordError(item.error)
             if not os.path.isfile(item.media) or os.path.getsize(item.media) == 0:
                 raise RecordError(f"media file missing or empty: {item.media}")
-            messages = sft_messages(item.record)
+            messages = sft_messages(item.record, prompt_style)
         except RecordError as e:
             bad += 1
             print(f"{item.where}: {e} (skipped)", file=sys.stderr)
@@ -118,9 +126,20 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
     looking; it is logged and counted in ``verl_videorft.data.BAD_SAMPLES["sft_decode_error"]``.
     """
 
+    def __init__(self, parquet_files, tokenizer, config, processor=None, max_samples: int = -1):
+        from verl_videorft.config import data_config
+
+        self.sft_loss = data_config(config).sft_loss  # before verl's init, so a bad key fails first
+        super().__init__(parquet_files=parquet_files, tokenizer=tokenizer, config=config, processor=processor,
+                         max_samples=max_samples)
+
     def __getitem__(self, item):
         self._decode_errors: list[str] = []
         row = super().__getitem__(item)
+        if self.sft_loss == "all":
+            token = getattr(self.processor, "image_token", None)
+            pad_id = None if token is None else self.tokenizer.convert_tokens_to_ids(token)
+            row["loss_mask"] = whole_sequence_mask(row, pad_id)
         if self._decode_errors:
             from verl_videorft.data.dataset import BAD_SAMPLES
 
@@ -173,3 +192,22 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
                                                                   "do_sample_frames": False,
                                                                   "do_resize": False}
         return messages
+
+
+def whole_sequence_mask(row: dict, image_pad_id: int | None) -> Any:
+    """The released SFT loss positions: every real token but ``<|image_pad|>`` (video pads stay in).
+
+    ``row`` is a verl SFT sample: with right padding its ``attention_mask`` marks the real tokens;
+    without padding every token is real.
+
+    >>> import torch
+    >>> row = {"input_ids": torch.tensor([5, 9, 9, 7, 0]), "loss_mask": torch.tensor([0, 0, 0, 1, 0]),
+    ...        "attention_mask": torch.tensor([1, 1, 1, 1, 0])}
+    >>> whole_sequence_mask(row, image_pad_id=9).tolist()
+    [1, 0, 0, 1, 0]
+    """
+    ids = row["input_ids"]
+    mask = row["attention_mask"].clone() if "attention_mask" in row else ids.new_ones(ids.shape)
+    if image_pad_id is not None:
+        mask[ids == image_pad_id] = 0
+    return mask.to(row["loss_mask"].dtype)
