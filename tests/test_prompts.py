@@ -13,6 +13,8 @@ the module:
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from verl_videorft.prompts import (
@@ -167,3 +169,33 @@ def test_default_style_is_videorft_training():
 ])
 def test_sft_system_prompt(style, expected):
     assert sft_system_prompt(style) == expected
+
+
+# `videorft data validate`: a warning, naming file:line, for each multiple-choice record whose options
+# the chosen style's prompt does not show.
+def _record_file(tmp_path):
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    records = [VSI_MC, INLINE, VSI_REG, {**VMME, "options": ["A. 1.", "B. 2."]}]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({**r, "path": "./v.mp4"}) + "\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize("style, lines", [
+    ("videorft", [1, 4]),      # VSI_MC and VMME hold their options outside the problem
+    ("video_r1", []),
+])
+def test_validate_warns_for_hidden_options(tmp_path, style, lines):
+    from verl_videorft.data.validate import validate_files
+
+    path = _record_file(tmp_path)
+    report = validate_files([str(path)], {}, decode=False, prompt_style=style)
+    assert [w["where"] for w in report.warnings] == [f"{path}:{n}" for n in lines]
+
+
+def test_validate_cli_prints_the_warning_and_still_passes(tmp_path, capsys):
+    from verl_videorft.cli import main
+
+    path = _record_file(tmp_path)
+    code = main(["data", "validate", str(path), "--no-decode", "--quiet"])
+    assert (code, f"{path}:1: warning: options not in the prompt" in capsys.readouterr().err) == (0, True)
