@@ -32,18 +32,33 @@ def sft_parquet(tmp_path_factory, repo_root):
     return out / "sft.parquet", recs
 
 
-def test_convert_sft_rows(sft_parquet, capsys):
+@pytest.fixture(scope="module")
+def sft_rows(sft_parquet):
     import pyarrow.parquet as pq
 
     path, recs = sft_parquet
-    rows = pq.read_table(path).to_pylist()
-    assert len(rows) == 6  # the record without `process` is skipped
-    row, rec = rows[0], recs[0]
-    assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
-    assert row["messages"][0]["content"] == SFT_SYSTEM_PROMPT
-    assert row["messages"][1]["content"] == "<video>" + build_question(rec)
-    assert row["messages"][2]["content"] == rec["process"] + "\n" + rec["solution"]
-    assert row["videos"][0]["nframes"] == 16 and os.path.isabs(row["videos"][0]["video"])
+    return pq.read_table(path).to_pylist(), recs
+
+
+def test_convert_sft_skips_the_record_without_process(sft_rows):
+    rows, recs = sft_rows
+    assert (len(rows), len(recs)) == (6, 6)  # 6 good records + 1 without `process` (skipped)
+
+
+@pytest.mark.parametrize("check", [
+    lambda row, rec: [m["role"] for m in row["messages"]] == ["system", "user", "assistant"],
+    lambda row, rec: row["messages"][0]["content"] == SFT_SYSTEM_PROMPT,
+    lambda row, rec: row["messages"][1]["content"] == "<video>" + build_question(rec, "videorft"),
+    lambda row, rec: row["messages"][2]["content"] == rec["process"] + "\n" + rec["solution"],
+    lambda row, rec: row["videos"][0]["nframes"] == 16 and os.path.isabs(row["videos"][0]["video"]),
+], ids=["roles", "system", "user", "assistant", "video"])
+def test_convert_sft_row(sft_rows, check):
+    rows, recs = sft_rows
+    assert check(rows[0], recs[0])
+
+
+def test_convert_sft_image_rows_use_the_image_tag(sft_rows):
+    rows, _ = sft_rows
     image_rows = [r for r in rows if r["images"]]
     assert image_rows and image_rows[0]["messages"][1]["content"].startswith("<image>")
 
