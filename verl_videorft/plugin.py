@@ -116,3 +116,10 @@ def _fix_process_group_backend(distributed) -> None:
     # The package's one monkeypatch: on the cpu platform verl asks torch for "cpu:gloo,cpu:gloo",
     # which torch rejects; the wrapper drops the repeated pair (a no-op for "cpu:gloo,cuda:nccl").
     load_target("verl_videorft.cpu.platform.install_process_group_fix")()
+
+
+@_hook("verl.utils.tensordict_utils", "position_ids_fix")
+def _fix_equal_length_position_ids(tensordict_utils) -> None:
+    # verl's maybe_fix_3d_position_ids breaks batches whose rows are all one length (repeated or
+    # equal-length prompts): see verl_videorft/upstream.py and docs/upstream-verl-equal-length-position-ids.md.
+    load_target("verl_videorft.upstream.install_position_ids_fix")()
