@@ -203,3 +203,40 @@ def test_siglip_text_truncated_to_64_tokens(siglip_with_sentencepiece):
     assert np.allclose(a, b, atol=1e-6)  # beyond 64 tokens nothing counts
     c = enc.encode_texts(["a different short text"])[0]
     assert not np.allclose(a, c, atol=1e-3)
+
+
+class _BlockingEncoder:
+    """Encodes only when released, and counts its calls."""
+
+    def __init__(self):
+        import threading
+
+        self.calls = 0
+        self.release = threading.Event()
+
+    def encode_images(self, frames):
+        self.calls += 1
+        assert self.release.wait(timeout=60)
+        return np.ones((len(frames), 4), dtype=np.float32) / 2.0
+
+
+def test_concurrent_requests_for_one_video_encode_it_once(clip, monkeypatch):
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    encoder = _BlockingEncoder()
+    monkeypatch.setattr(SemanticScorer, "encoder", property(lambda self: encoder))
+    scorer = SemanticScorer(SemanticConfig(encoder="blocking", frame_profile={
+        "nframes": 2, "min_pixels": 56 * 56, "max_pixels": 56 * 56}))
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(scorer.frame_embeddings, str(clip))
+        while encoder.calls == 0:  # the first request is encoding...
+            time.sleep(0.01)
+        second = pool.submit(scorer.frame_embeddings, str(clip))
+        deadline = time.monotonic() + 10  # ...until the second one waits for it (or encodes too)
+        while scorer.counters["embedding_inflight_waits"] == 0 and encoder.calls == 1 \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        encoder.release.set()
+        a, b = first.result(), second.result()
+    assert encoder.calls == 1 and a is b

@@ -151,5 +151,5 @@ def test_manager_passes_the_folder_to_the_encoder_actor(tmp_path, tiny_siglip):
     manager = VideoRFTRewardManager(cfg, build_tiny_tokenizer())
     assert manager.sem_config.embedding_cache_dir == str(tmp_path)
     # the Ray encoder actor gets the scorer's part of the same config (and loads that encoder at start)
-    actor = SemanticEncoderActor(SemanticConfig(**manager.sem_config.scorer_fields()))
+    actor = SemanticEncoderActor(SemanticConfig(**manager.sem_config.scorer_fields()), num_threads=1)
     assert actor.config.embedding_cache_dir == str(tmp_path)

@@ -143,7 +143,13 @@ class RayActorConfig:
     num_cpus: float = 1.0  # reserved for the actor; also the encoder's torch thread count on CPU
     lifetime: Optional[str] = None  # "detached" keeps it across runs
     max_concurrency: int = 4
-    ready_timeout_s: float = 300.0  # fail loudly, not hang, when Ray cannot place it
+    ready_timeout_s: float = 300.0  # fail loudly, not hang, when the actor never starts
+
+    def __post_init__(self) -> None:
+        # num_cpus 0 on a CPU actor: nothing reserved and Ray sets one OpenMP thread (seconds a frame).
+        if self.num_gpus == 0 and self.num_cpus < 1:
+            raise ConfigError(f"semantic.ray_actor.num_cpus must be >= 1 for a CPU encoder "
+                              f"(num_gpus 0), got {self.num_cpus}")
 
 
 @dataclass(frozen=True)
@@ -183,25 +189,15 @@ class SemanticRewardConfig(SemanticConfig):
 
 
 @dataclass
-class GroupConfig:
-    """Rollouts of one prompt meet by uid on the group board."""
-
-    enable: bool = True
-    size: Optional[int] = None  # None: actor_rollout_ref.rollout.n
-    val_size: Optional[int] = None  # None: actor_rollout_ref.rollout.val_kwargs.n
-    timeout_s: float = 120.0
-
-
-@dataclass
 class RewardConfig:
-    """``reward.videorft``: ``score = w_acc·acc + w_fmt·fmt + w_sem·gate(acc)·sem + length bonus``."""
+    """``reward.videorft``: ``score = w_acc·acc + w_fmt·fmt + w_sem·gate(acc)·sem + length bonus``
+    (the reward manager computes the per-sample part, the ``videorft_sync`` trainer the group terms)."""
 
     weights: WeightsConfig = field(default_factory=WeightsConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     length_bonus: LengthBonusConfig = field(default_factory=LengthBonusConfig)
     accuracy: AccuracyOptions = field(default_factory=AccuracyOptions)
     semantic: SemanticRewardConfig = field(default_factory=SemanticRewardConfig)
-    group: GroupConfig = field(default_factory=GroupConfig)
 
 
 # -- loading ---------------------------------------------------------------------------------------

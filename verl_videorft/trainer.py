@@ -1,6 +1,12 @@
-"""``videorft_sync``: verl's synchronous V1 trainer plus per-step reward-component metrics.
+"""``videorft_sync``: verl's synchronous V1 trainer plus the group reward terms and per-step metrics.
 
-verl 0.9.1's V1 trainer computes every reward component (the manager's ``reward_extra_info``) and
+Group terms: verl scores each trajectory alone; this trainer adds the terms that need a prompt's
+whole group (:mod:`verl_videorft.rewards.group_terms`: the length bonus) in ``_compute_advantage``,
+where verl's V1 trainer holds complete groups, before the advantages: each row's bonus is added to
+its ``rm_scores`` at the last response token (where verl puts the score), and logged as
+``reward/<term>/*`` with ``videorft/groups/{groups,partial_groups,aborted_members,padding_rows}``.
+
+Metrics: verl 0.9.1's V1 trainer computes every reward component (the manager's ``reward_extra_info``) and
 stores it with each trajectory in TransferQueue, but logs only the summed score. This subclass,
 registered with verl's own ``register_trainer`` and chosen by ``trainer.v1.trainer_mode=videorft_sync``,
 reads those per-sample dicts back after verl's metrics and adds, for every numeric key,
@@ -22,7 +28,9 @@ from typing import Any
 
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from verl_videorft.config import reward_config
 from verl_videorft.names import ERROR_KEY, REWARD_EXTRA_INFO_KEY
+from verl_videorft.rewards.group_terms import compute_group_terms, group_term_metrics, member_of
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +89,32 @@ class VideoRFTTrainerSync(PPOTrainerSync):
             buffer.poll_interval = float(interval)
         return buffer
 
+    def _compute_advantage(self, batch, metrics):
+        self._add_group_terms(batch, metrics)
+        return super()._compute_advantage(batch, metrics=metrics)
+
+    def _add_group_terms(self, batch, metrics: dict) -> None:
+        """Group terms on the batch's complete groups, added to ``rm_scores`` in TransferQueue."""
+        import torch
+        import transfer_queue as tq
+        from tensordict import TensorDict
+
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                               select_fields=["rm_scores", "extra_fields"])
+        rows = [member_of(key, tag, extra)
+                for key, tag, extra in zip(batch.keys, batch.tags, _as_list(data["extra_fields"]))]
+        result = compute_group_terms(rows, reward_config(self.config),
+                                     int(self.config.actor_rollout_ref.rollout.n))
+        metrics.update(group_term_metrics(result, rows))
+        if not result.total.any():
+            return
+        scores = [row.clone() for row in data["rm_scores"].unbind()]
+        for row, extra in zip(scores, result.total.tolist()):
+            row[-1] += extra  # verl's reward sits on the last response token (agent_loop.py)
+        nested = torch.nested.as_nested_tensor(scores, layout=torch.jagged)
+        tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
+                        fields=TensorDict({"rm_scores": nested}, batch_size=len(batch.keys)))
+
     def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
         super()._compute_metrics(batch, metrics, timing_raw, global_steps=global_steps, epoch=epoch)
         try:
@@ -94,3 +128,8 @@ class VideoRFTTrainerSync(PPOTrainerSync):
             metrics.update(trajectory_timing_metrics([m for m, r in zip(data["metrics"], real) if r]))
         except Exception as exc:  # metrics must never stop training
             logger.warning("videorft: reward component metrics unavailable: %s: %s", type(exc).__name__, exc)
+
+
+def _as_list(values: Any) -> list:
+    """A TransferQueue non-tensor column (NonTensorStack, numpy array or list) as a list."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)

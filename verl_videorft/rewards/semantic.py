@@ -24,6 +24,7 @@ of training.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -121,6 +122,7 @@ class SemanticScorer:
         self.config = config or SemanticConfig()
         self._cache: LRUCache = LRUCache(maxsize=self.config.embedding_cache_size)
         self._lock = threading.Lock()
+        self._inflight: dict[tuple[str, str, str], concurrent.futures.Future] = {}
         self.counters: Counter[str] = Counter()
         disk = self.config.embedding_cache_dir or os.environ.get(EMBEDDING_CACHE_ENV) or None
         self.disk_dir: Path | None = Path(disk).expanduser().resolve() if disk else None
@@ -173,14 +175,35 @@ class SemanticScorer:
         hit = self.cached(key)
         if hit is not None:
             return hit
-        frames, _ = sample_frames(media_path, prof)
-        emb = np.ascontiguousarray(self.encoder.encode_images(frames), dtype=np.float32)
-        emb.setflags(write=False)
-        self._disk_save(key, emb)
+        # One encode per video in flight: the n rollouts of a prompt ask for the same video at
+        # once; the first encodes, the others wait for its result.
         with self._lock:
-            self._cache[key] = emb
-        self.counters["embedding_cache_misses"] += 1
-        return emb
+            hit = self._cache.get(key)
+            pending = self._inflight.get(key) if hit is None else None
+            owner = hit is None and pending is None
+            if owner:
+                pending = self._inflight[key] = concurrent.futures.Future()
+        if hit is not None:
+            return hit
+        if not owner:
+            self.counters["embedding_inflight_waits"] += 1
+            return pending.result()
+        try:
+            frames, _ = sample_frames(media_path, prof)
+            emb = np.ascontiguousarray(self.encoder.encode_images(frames), dtype=np.float32)
+            emb.setflags(write=False)
+            self._disk_save(key, emb)
+            with self._lock:
+                self._cache[key] = emb
+            self.counters["embedding_cache_misses"] += 1
+            pending.set_result(emb)
+            return emb
+        except BaseException as err:  # the waiters get the same error (a bad video is counted once)
+            pending.set_exception(err)
+            raise
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
 
     def _disk_load(self, key: tuple[str, str, str]) -> np.ndarray | None:
         path = self.disk_path(key)
