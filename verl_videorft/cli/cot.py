@@ -94,7 +94,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     job = CotJob(args.records, args.out, media_root=args.media_root, stages=args.stages,
                  engines=engine_specs(args), settings=settings_from(args), frame_cache_dir=args.frame_cache_dir,
                  progress=not args.quiet, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
-                 ray_workers=args.ray_workers, ray_gpus=args.ray_gpus)
+                 ray_workers=args.ray_workers, ray_gpus=args.ray_gpus, ray_cpus=args.ray_cpus)
     try:
         stats = build(job)
     except AuthError as err:
@@ -144,6 +144,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     r.add_argument("--ray-address", help="join this Ray cluster (implies --ray)")
     r.add_argument("--ray-workers", type=int, default=1, help="workers (actors) per stage")
     r.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs per model-stage worker (hf, vllm)")
+    r.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per worker")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
     return p

@@ -48,6 +48,7 @@ class CotJob:
     ray_address: str | None = None
     ray_workers: int = 1
     ray_gpus: float = 0.0
+    ray_cpus: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.stages if s not in STAGES]
@@ -133,6 +134,28 @@ def chunks(seq: Sequence, n: int) -> Iterator[list]:
         yield list(seq[i:i + n])
 
 
+def stage_rows(stage: str, batch: list[st.Item], worker: Engine | SemanticJudge, settings: CotSettings) -> list[dict]:
+    """Rows of one stage for a batch; ``worker`` is the stage's engine (filter: the semantic judge)."""
+    if stage == "filter":
+        return filter_stage(batch, worker, settings)
+    return {"describe": st.describe, "reason": st.reason, "revise": st.revise}[stage](batch, worker, settings)
+
+
+def attach_frames(items: list[st.Item], source: FrameSource) -> None:
+    """Give each item its frames (``frames``, ``meta``, ``decodes``, ``decode_s``) or ``media_error``.
+    The profile a previous stage recorded is reused, so all stages share one cache entry."""
+    for item in items:
+        if "frames" in item or item.get("media_error"):
+            continue
+        given = ((item["rows"].get("describe") or {}).get("frames") or {}).get("profile")
+        t0 = time.perf_counter()
+        try:
+            item["frames"], item["meta"], item["decodes"] = source.get(item["media"], given)
+        except (VideoDecodeError, OSError) as err:
+            item["media_error"] = str(err)
+        item["decode_s"] = time.perf_counter() - t0
+
+
 class LocalRunner:
     """Runs stages in this process (``EngineCache``: one engine per model, shared by stages)."""
 
@@ -142,26 +165,12 @@ class LocalRunner:
         self.frames = FrameSource(job.settings, job.frame_cache_dir)
         self._judge: SemanticJudge | None = None
 
-    def attach_frames(self, items: list[st.Item]) -> None:
-        for item in items:
-            if "frames" in item or item.get("media_error"):
-                continue
-            given = ((item["rows"].get("describe") or {}).get("frames") or {}).get("profile")
-            t0 = time.perf_counter()
-            try:
-                item["frames"], item["meta"], item["decodes"] = self.frames.get(item["media"], given)
-            except (VideoDecodeError, OSError) as err:
-                item["media_error"] = str(err)
-            item["decode_s"] = time.perf_counter() - t0
-
     def run_stage(self, stage: str, batch: list[st.Item]) -> list[dict]:
-        settings = self.job.settings
         if stage == "filter":
             if self._judge is None:
-                self._judge = SemanticJudge(settings.filter)
-            return filter_stage(batch, self._judge, settings)
-        engine = self.engines.get(stage, self.job.engines.get(stage))
-        return {"describe": st.describe, "reason": st.reason, "revise": st.revise}[stage](batch, engine, settings)
+                self._judge = SemanticJudge(self.job.settings.filter)
+            return stage_rows(stage, batch, self._judge, self.job.settings)
+        return stage_rows(stage, batch, self.engines.get(stage, self.job.engines.get(stage)), self.job.settings)
 
     def run(self, items: list[st.Item], files: dict[str, StageFile], bars: dict[str, Any]) -> None:
         job = self.job
@@ -171,7 +180,7 @@ class LocalRunner:
                 if not todo:
                     continue
                 if stage in FRAME_STAGES:
-                    self.attach_frames(todo)
+                    attach_frames(todo, self.frames)
                 for batch in chunks(todo, job.settings.batch_size):
                     rows = self.run_stage(stage, batch)
                     files[stage].append(rows)
@@ -221,7 +230,7 @@ def build(job: CotJob, engines: dict[str, Engine] | None = None) -> dict[str, An
             if job.ray:
                 from verl_videorft.cot.ray_runner import run_ray
 
-                run_ray(job, items, files, bars)
+                run_ray(job, items, files, bars, engines)
             else:
                 LocalRunner(job, engines).run(items, files, bars)
         finally:

@@ -16,7 +16,6 @@ before valid ones. No model is involved: it never stands in for an engine in a c
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Sequence
 
 from verl_videorft.cot.engines import Reply, Request
@@ -41,7 +40,6 @@ class ScriptedEngine:
         self.wrong = set(wrong)
         self.invalid_left = invalid_first
         self.calls = 0
-        self._lock = threading.Lock()
 
     def _answer(self, text: str) -> str:
         for problem, (pid, answer) in self.answers.items():
@@ -52,9 +50,8 @@ class ScriptedEngine:
     def reply(self, req: Request) -> Reply:
         user = next(m["content"] for m in req.messages if m["role"] == "user")
         if "JSON object" in user:
-            with self._lock:
-                bad = self.invalid_left > 0
-                self.invalid_left -= bad
+            bad = self.invalid_left > 0  # engines are called from one thread at a time
+            self.invalid_left -= bad
             return Reply("Sure! Here is the description: {scene: grey" if bad else json.dumps(DESCRIPTION), 50, 20)
         return Reply(f"<think>{THINK}</think><answer>{self._answer(user)}</answer>", 80, 60)
 
