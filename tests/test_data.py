@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pickle
@@ -13,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from verl_videorft.data import dataset as D
+from verl_videorft.data.skips import SKIPPED_KEY, UntaggedSolutionError
 from verl_videorft.prompts import build_question
 from verl_videorft.video import PROFILES, target_size
 
@@ -105,28 +107,127 @@ def test_media_root_profile_and_max_samples(mixed, tmp_path):
     assert again[1]["extra_info"]["problem_id"] == 8
 
 
-def test_bad_records_and_missing_media_are_skipped_and_counted(tmp_path, clip):
-    shutil.copy(clip, tmp_path / "ok.mp4")
+GOOD = {"problem": "Q", "problem_type": "free-form", "solution": "<answer>it moves left</answer>", "path": "ok.mp4"}
+
+
+@pytest.fixture()
+def media(tmp_path):
+    """A non-empty ``ok.mp4`` and an empty ``empty.mp4`` (the dataset only stats media)."""
+    (tmp_path / "ok.mp4").write_bytes(b"\x00" * 64)
     (tmp_path / "empty.mp4").write_bytes(b"")
-    good = {"problem": "Q", "problem_type": "free-form", "solution": "<answer>x</answer>", "path": "ok.mp4"}
-    path = _write_jsonl(tmp_path / "t.jsonl", [
-        "{broken json",
-        {**good, "problem_type": "Multiple Choice"},
-        {**good, "path": "missing.mp4"},
-        {**good, "path": "empty.mp4"},
-        {k: v for k, v in good.items() if k != "solution"},
-        good,
-    ])
-    before = dict(D.BAD_SAMPLES)
+    return tmp_path
+
+
+@pytest.mark.parametrize("bad, reason, message", [
+    ("{broken json", "bad_record", r"t\.jsonl:1: "),
+    ({**GOOD, "problem_type": "Multiple Choice"}, "bad_record", r"t\.jsonl:1: unknown problem_type 'Multiple Choice'"),
+    ({k: v for k, v in GOOD.items() if k != "solution"}, "bad_record", r"t\.jsonl:1: missing field 'solution'"),
+    ({**GOOD, "path": "missing.mp4"}, "missing_media", r"t\.jsonl:1: media file not found: .*missing\.mp4"),
+    ({**GOOD, "path": "empty.mp4"}, "corrupt_media", r"t\.jsonl:1: .*empty\.mp4"),
+    ({**GOOD, "solution": "x"}, "untagged_solution", r"t\.jsonl:1: solution 'x' has no <answer>"),
+])
+def test_bad_record_is_replaced_and_counted_by_reason(media, bad, reason, message):
+    path = _write_jsonl(media / "t.jsonl", [bad, GOOD])
+    before = D.BAD_SAMPLES[reason]
     ds = _ds(str(path))
-    row = ds[0]  # five bad ones in a row, then the good one
-    assert row["extra_info"]["source"].endswith("t.jsonl:6")
-    assert D.BAD_SAMPLES["bad_record"] - before.get("bad_record", 0) == 3
-    assert D.BAD_SAMPLES["missing_media"] - before.get("missing_media", 0) == 2
-    with pytest.raises(D.RecordError, match=r"t\.jsonl:2: unknown problem_type 'Multiple Choice'"):
-        ds.build_sample(1)
-    with pytest.raises(D.MediaError, match="missing.mp4"):
-        ds.build_sample(2)
+    with pytest.raises(D.RecordError, match=message):
+        ds.build_sample(0)
+    row = ds[0]
+    assert row["extra_info"]["source"].endswith("t.jsonl:2")
+    assert row["extra_info"][SKIPPED_KEY] == {reason: 1}  # what the step metrics add up, once per prompt
+    assert D.BAD_SAMPLES[reason] == before + 1
+    assert ds[1]["extra_info"][SKIPPED_KEY] == {}
+
+
+@pytest.mark.parametrize("problem_type, solution, options, ground_truth", [
+    ("multiple choice", "A", None, "<answer>A</answer>"),
+    ("multiple choice", " B ", ["A. red", "B. blue"], "<answer>B</answer>"),
+    ("multiple choice", "E", ["A. red", "B. blue"], None),       # not one of the options
+    ("multiple choice", "a", None, None),                        # not an option letter
+    ("multiple choice", "<think>so</think> A", None, None),      # text around the answer
+    ("numerical", "3", None, "<answer>3</answer>"),
+    ("regression", "-2.5", None, "<answer>-2.5</answer>"),
+    ("numerical", "three", None, None),
+    ("numerical", "<answer></answer>", None, None),              # empty answer extracts to "" too
+    ("numerical", "<answer>3</answer>", None, "<answer>3</answer>"),
+    ("OCR", "hello", None, None),                                # free text: which part is the answer?
+    ("free-form", "it moves left", None, None),
+])
+def test_untagged_solution_is_wrapped_only_when_unambiguous(media, problem_type, solution, options,
+                                                            ground_truth):
+    rec = {**GOOD, "problem_type": problem_type, "solution": solution}
+    if options is not None:
+        rec["options"] = options
+    ds = _ds(str(_write_jsonl(media / "t.jsonl", [rec, GOOD])))
+    if ground_truth is None:
+        with pytest.raises(UntaggedSolutionError, match=r"t\.jsonl:1: solution"):
+            ds.build_sample(0)
+        assert ds[0]["extra_info"][SKIPPED_KEY] == {"untagged_solution": 1}
+    else:
+        assert ds[0]["reward_model"]["ground_truth"] == ground_truth
+
+
+@pytest.mark.parametrize("problem_type, solution, released_answerless_score", [
+    ("multiple choice", "A", 1.0),
+    ("numerical", "3", 0.0),
+    ("OCR", "hello", 1.0),
+    ("multiple choice", "<answer></answer>", 1.0),
+])
+def test_no_training_solution_lets_an_answerless_completion_win(media, problem_type, solution,
+                                                                released_answerless_score):
+    """Released behaviour: an untagged solution extracts to "", so for some types "" == "" scores 1.0
+    and the right tagged answer 0.0. Every ground truth the dataset hands out ranks the answer first."""
+    from verl_videorft.rewards.text import accuracy_reward
+
+    answerless = "<think>hmm</think>"
+    assert accuracy_reward(answerless, solution, problem_type) == released_answerless_score  # the bug
+    rec = {**GOOD, "problem_type": problem_type, "solution": solution}
+    row = _ds(str(_write_jsonl(media / "t.jsonl", [rec, GOOD])))[0]
+    truth, ptype = row["reward_model"]["ground_truth"], row["extra_info"]["problem_type"]
+    right = f"<answer>{solution}</answer>" if row["extra_info"]["source"].endswith(":1") else truth
+    assert accuracy_reward(answerless, truth, ptype) == 0.0
+    assert accuracy_reward(right, truth, ptype) == 1.0
+
+
+@pytest.mark.parametrize("name, content", [
+    ("empty.jsonl", b""),
+    ("blank.jsonl", b"\n\n"),
+    ("empty.json", b""),
+    ("array.json", b"[]"),
+    ("array_ws.json", b"  [ ]\n"),
+])
+def test_record_less_file_fails_at_once_naming_it(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(D.RecordError, match=rf"{name}: no records"):
+        _ds(str(tmp_path / name))
+
+
+def test_long_run_of_bad_records_is_replaced_by_many_different_records(media):
+    """70 missing videos, then 30 good records: no failure, and the replacements are spread over the
+    good records (before: `64 consecutive bad records`, and one sample returned ~64 times)."""
+    bad = [{**GOOD, "problem_id": f"bad{i}", "path": f"missing{i}.mp4"} for i in range(70)]
+    good = [{**GOOD, "problem_id": f"good{i}"} for i in range(30)]
+    ds = _ds(str(_write_jsonl(media / "t.jsonl", bad + good)))
+    picked = collections.Counter(ds[i]["extra_info"]["problem_id"] for i in range(70))
+    assert set(picked) <= {g["problem_id"] for g in good}
+    assert len(picked) >= 20 and max(picked.values()) <= 8, picked  # 70 uniform draws of 30: ~27 distinct
+    again = _ds(str(media / "t.jsonl"))
+    assert [again[i]["extra_info"]["problem_id"] for i in (69, 3, 40)] == \
+        [ds[i]["extra_info"]["problem_id"] for i in (69, 3, 40)]  # the same replacement in every process
+
+
+def test_all_records_bad_fails_naming_the_file(media):
+    path = _write_jsonl(media / "t.jsonl", [{**GOOD, "path": f"missing{i}.mp4"} for i in range(5)])
+    with pytest.raises(RuntimeError, match=r"no usable record in .*t\.jsonl.*all 5 were skipped.*missing_media"):
+        _ds(str(path))[2]
+
+
+def test_shards_keep_their_own_bad_positions(media):
+    path = _write_jsonl(media / "t.jsonl", [GOOD, GOOD, {**GOOD, "path": "missing.mp4"}, GOOD])
+    ds = _ds(str(path))
+    a, b = ds.split(2)
+    assert b[0]["extra_info"]["source"].endswith(":4")  # shard b holds lines 3-4; line 3 is bad
+    assert a[0]["extra_info"][SKIPPED_KEY] == {} and a[0]["extra_info"]["source"].endswith(":1")
 
 
 def test_hook_decodes_through_sample_frames(mixed, monkeypatch):

@@ -37,7 +37,8 @@ import torch
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from verl_videorft.config import DataConfig, data_config
-from verl_videorft.data.records import RecordFile
+from verl_videorft.data.records import RecordFile, RecordFileError
+from verl_videorft.data.skips import SKIPPED_KEY, SkipError, replacement_candidates, skip_reason, tagged_solution
 from verl_videorft.prompts import RecordError, build_question
 
 logger = logging.getLogger(__name__)
@@ -47,15 +48,15 @@ DATA_TYPES = ("video", "image")
 # the key in a vision item that carries the sample's frame profile to the decode hook
 PROFILE_KEY = "videorft_profile"
 # process-wide counts of samples that could not be used: {"bad_record": n, "missing_media": n, ...}
+# (logs and tests; the step metrics count skips through each sample's extra_info, see data/skips.py)
 BAD_SAMPLES: collections.Counter = collections.Counter()
-_MAX_SKIP = 64  # consecutive bad records tolerated before __getitem__ gives up
 
 _cache_lock = threading.Lock()
 _cache_configured = False
 
 
-class MediaError(RecordError):
-    """The record's media file is missing or empty."""
+class MediaError(SkipError):
+    """The record's media file is missing (reason ``missing_media``) or unusable (``corrupt_media``)."""
 
 
 class SampleDecodeError(RuntimeError):
@@ -138,8 +139,9 @@ class VideoRFTDataset(RLHFDataset):
 
     Subclasses verl's ``RLHFDataset`` for its config handling and agent-loop hooks, but never
     materialises records: ``len(ds)`` comes from the offset index and ``ds[i]`` parses one record.
-    Bad records or missing media are logged with file and line, counted in :data:`BAD_SAMPLES` and
-    skipped (the next record is returned instead), so training never stops on one bad sample.
+    Bad records, untagged solutions or missing media are logged with file and line, counted by
+    reason and replaced by another record (:mod:`verl_videorft.data.skips`), so training never stops
+    on bad samples while a usable one exists.
     """
 
     # ---- construction -------------------------------------------------------------------------
@@ -163,6 +165,10 @@ class VideoRFTDataset(RLHFDataset):
         media_root = vcfg.media_root
 
         self.record_files = [RecordFile(f) for f in self.data_files]
+        for rf in self.record_files:  # fail now, not in verl's first step (ZeroDivisionError)
+            if len(rf) == 0:
+                raise RecordFileError(f"{rf.path}: no records (empty file or empty array)")
+        self._known_bad: dict[int, str] = {}  # position -> skip reason, found in this process
         self.media_roots = [os.path.abspath(os.path.expanduser(str(media_root))) if media_root
                             else os.path.dirname(rf.path) for rf in self.record_files]
         self._file_ends = np.cumsum([len(rf) for rf in self.record_files]).astype(np.int64)
@@ -222,12 +228,14 @@ class VideoRFTDataset(RLHFDataset):
                 try:
                     size = os.path.getsize(media_path)
                 except OSError:
-                    raise MediaError(f"media file not found: {media_path}") from None
+                    raise MediaError(f"media file not found: {media_path}", "missing_media") from None
                 if size == 0:
-                    raise MediaError(f"media file is empty: {media_path}")
+                    raise MediaError(f"media file is empty: {media_path}", "corrupt_media")
+            solution = tagged_solution(rec["solution"], rec["problem_type"], rec.get("options"))
             question = build_question(rec, self.videorft_config.prompt_style)
         except RecordError as e:
-            raise type(e)(f"{rf.where(local)}: {e}") from None
+            e.args = (f"{rf.where(local)}: {e}",)  # same exception (keeps a skip reason), file:line first
+            raise
 
         raw_prompt = [{"role": "user", "content": [vision_item(data_type, media_path, self.frame_profile),
                                                    {"type": "text", "text": question}]}]
@@ -241,11 +249,12 @@ class VideoRFTDataset(RLHFDataset):
             "question": question,
             "source": rf.where(local),
             "split": self.split_name,
+            SKIPPED_KEY: {},
         }
         row: dict[str, Any] = {
             "data_source": rec.get("data_source") or "videorft",
             "raw_prompt": raw_prompt,
-            "reward_model": {"style": "rule", "ground_truth": rec["solution"]},
+            "reward_model": {"style": "rule", "ground_truth": solution},
             "extra_info": extra_info,
             "index": gid,
             "tools_kwargs": {},
@@ -258,15 +267,33 @@ class VideoRFTDataset(RLHFDataset):
         return row
 
     def __getitem__(self, item: int) -> dict[str, Any]:
-        n = len(self)
-        for attempt in range(min(_MAX_SKIP, n)):
+        """The sample at ``item``; a bad record is skipped (logged, counted by reason in the returned
+        sample's ``extra_info``) and replaced by a seeded draw among the others (data/skips.py)."""
+        item = int(item)
+        try:
+            return self.build_sample(item)
+        except RecordError as e:
+            reason = self._mark_bad(item, e)
+        for candidate in replacement_candidates(len(self), item, self.seed or 0, self._known_bad):
             try:
-                return self.build_sample((item + attempt) % n)
+                row = self.build_sample(candidate)
             except RecordError as e:
-                BAD_SAMPLES["missing_media" if isinstance(e, MediaError) else "bad_record"] += 1
-                logger.warning("videorft: skipping sample: %s (skipped so far: %s)", e, dict(BAD_SAMPLES))
-        raise RuntimeError(f"videorft: {_MAX_SKIP} consecutive bad records from position {item}; "
-                           f"run `videorft data validate` on {self.data_files}")
+                self._mark_bad(candidate, e, counted=False)  # counted when the sampler reaches it
+                continue
+            row["extra_info"][SKIPPED_KEY] = {reason: 1}
+            return row
+        raise RuntimeError(f"videorft: no usable record in {self.data_files}: all {len(self)} were skipped "
+                           f"({dict(collections.Counter(self._known_bad.values()))}); "
+                           "run `videorft data validate` on them")
+
+    def _mark_bad(self, item: int, err: RecordError, counted: bool = True) -> str:
+        reason = skip_reason(err)
+        if counted or item not in self._known_bad:
+            logger.warning("videorft: skipping sample (%s): %s", reason, err)
+        self._known_bad[item] = reason
+        if counted:
+            BAD_SAMPLES[reason] += 1
+        return reason
 
     def split(self, num_splits: int) -> list[VideoRFTDataset]:
         """``num_splits`` contiguous shards (remainder dropped, as verl does)."""
@@ -279,6 +306,7 @@ class VideoRFTDataset(RLHFDataset):
             shard = object.__new__(type(self))
             shard.__dict__.update(self.__dict__)
             shard._selection = ids[k * size:(k + 1) * size]
+            shard._known_bad = {}  # positions are the shard's own
             shards.append(shard)
         return shards
 
