@@ -1,7 +1,8 @@
 """Frame sampler speed vs ``qwen_vl_utils.fetch_video`` (the reader Video-R1/VideoRFT use).
 
-Same clips, same frame count (``nframes=`` in the fetch_video element), same pixel budget
-(``min_pixels`` / ``max_pixels``), same decoder (decord; ``FORCE_QWENVL_VIDEO_READER=decord``).
+Same clips, same frame count (``nframes=`` in the fetch_video element), same frame size (the
+released cap, ``video_max_pixels``), fetch_video on decord (``FORCE_QWENVL_VIDEO_READER=decord``, as
+the Makefile exports).
 Both sides get a warm OS page cache (one untimed read first).
 
 - cold: one uncached ``sample_frames(path, profile, cache=False)`` vs one ``fetch_video``.
@@ -12,8 +13,10 @@ Both sides get a warm OS page cache (one untimed read first).
 - Each round runs every contender once, in turn; a contender's time is its best round, so load
   from other processes on a shared machine hits all of them alike.
 
-The summary ratios are geometric means over the clips. The LAST line is ``cold=<x> group=<y>``
-(wall clock); the line before gives the same ratios in CPU time.
+A line gives the share of the clips' frames each reader decoded (decord, from its seek rule; PyAV,
+counted) next to the limit: the sampled frames and the reference frames they depend on. The summary
+ratios are geometric means over the clips. The LAST line is ``cold=<x> group=<y>`` (wall clock); the
+line before gives the same ratios in CPU time.
 
     python benchmarks/bench_video.py [--profile train|eval] [--repeats 3] [--no-media]
 """
@@ -24,7 +27,6 @@ import argparse
 import math
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -33,21 +35,80 @@ os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
 
 import numpy as np  # noqa: E402
 
-from verl_videorft.video import FrameCache, backend_order, resolve_profile, sample_frames  # noqa: E402
+from verl_videorft.video import (  # noqa: E402
+    FrameCache,
+    backend_order,
+    resolve_profile,
+    sample_frames,
+    video_max_pixels,
+)
 from verl_videorft.video.readers import decode_workers  # noqa: E402
+from verl_videorft.video.writer import moving_frames, write_clip  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 MEDIA_CLIPS = ["video_r1_example.mp4", "flipping_a_pancake.mkv", "CATER_new_003595.gif"]
 GROUP = 8
 
 
+def upscaled(path: Path, n: int, width: int = 1280, height: int = 720):
+    """The first ``n`` frames of a real clip scaled to ``width``×``height`` (looped if shorter)."""
+    import av
+
+    done = 0
+    while done < n:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                yield frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+                done += 1
+                if done == n:
+                    return
+
+
 def make_720p(folder: Path, seconds: int = 15, fps: int = 30) -> Path:
-    """A 1280×720 H.264 clip (ffmpeg testsrc2), like a typical LLaVA-Video source."""
-    path = folder / "gen_1280x720.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size=1280x720:rate={fps}", "-t", str(seconds), "-pix_fmt", "yuv420p",
-                    "-c:v", "libx264", "-preset", "veryfast", str(path)], check=True)
-    return path
+    """A 1280×720 H.264 clip like a typical LLaVA-Video source: real footage (Video-R1's example
+    clip, upscaled) when ../shared/media is there, else a generated moving texture."""
+    frames = (upscaled(MEDIA / MEDIA_CLIPS[0], seconds * fps) if MEDIA.is_dir()
+              else moving_frames(seconds * fps, 1280, 720))
+    return write_clip(folder / "gen_1280x720.mp4", frames, fps=fps, options={"preset": "veryfast"})
+
+
+def dependency_limit(path: Path, indices: list[int]) -> int:
+    """Frames any decoder must decode to output ``indices``: each wanted frame plus every reference
+    frame of its GOP decoded before it (decode order). Reference frames are the ones a full decode
+    with ``skip_frame=NONREF`` still outputs (closed GOPs assumed)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size and p.pts is not None]
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        refs = {f.pts for f in container.decode(stream)}
+    display = sorted(pts for pts, _ in packets)
+    wanted = {display[i] for i in indices}
+    needed: set[int] = set()
+    gop_refs: list[int] = []
+    for pts, key in packets:
+        if key:
+            gop_refs = []
+        if pts in wanted:
+            needed.add(pts)
+            needed.update(gop_refs)
+        if pts in refs:
+            gop_refs.append(pts)
+    return len(needed)
+
+
+def decoded_counts(path: Path, prof) -> dict[str, int]:
+    """Frames each reader decoded for the profile's frames (decord: from its seek rule, it has no
+    counter; PyAV: counted), and the dependency limit."""
+    out = {}
+    for name in ("decord", "pyav"):
+        _, meta = with_backend(name, lambda: sample_frames(path, prof, cache=False))()
+        out[name] = meta.get("decoded_frames", 0)
+    out["limit"] = dependency_limit(path, meta["frame_indices"])
+    return out
 
 
 def interleaved(fns: dict, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
@@ -86,8 +147,9 @@ def with_backend(name: str, fn):
 def fetch(path: Path, prof) -> np.ndarray:
     from qwen_vl_utils import fetch_video
 
+    # the installed qwen-vl-utils caps max_pixels at what it is given: give it the released cap
     video = fetch_video({"type": "video", "video": str(path), "nframes": prof.nframes,
-                         "min_pixels": prof.min_pixels, "max_pixels": prof.max_pixels},
+                         "min_pixels": prof.min_pixels, "max_pixels": video_max_pixels(prof)},
                         image_patch_size=prof.size_multiple // 2)
     return video  # float tensor [T, C, H, W]
 
@@ -115,15 +177,16 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_video_"))
     clips = [] if args.no_media or not MEDIA.is_dir() else [MEDIA / c for c in MEDIA_CLIPS]
-    if shutil.which("ffmpeg"):
-        clips.append(make_720p(tmp))
+    clips.append(make_720p(tmp))
     print(f"profile {args.profile}: {prof.to_dict()}; best of {args.repeats}; group = {GROUP} reads; "
           f"decode workers {decode_workers()} (VIDEORFT_DECODE_WORKERS)")
     head = (f"{'clip':<24}{'out size':>9}{'frames':>7}{'fetch ms':>9}{'decord':>8}{'pyav':>8}"
-            f"{'ours':>8}{'cold x':>7}{'grp fetch':>10}{'grp ours':>9}{'group x':>8}{'|diff|':>7}")
+            f"{'ours':>8}{'cold x':>7}{'grp fetch':>10}{'grp ours':>9}{'group x':>8}{'|diff|':>7}"
+            f"{'decoded d/p/lim':>17}")
     print(head)
     print("-" * len(head))
     cold, group, cold_w, group_w = [], [], [], []
+    work = {"decord": 0, "pyav": 0, "limit": 0, "total": 0}
     for path in clips:
         frames, meta = sample_frames(path, prof, cache=False)  # untimed: page cache, imports
         try:
@@ -149,18 +212,28 @@ def main() -> None:
         group.append(group_t["fetch"] / group_t["ours"])
         cold_w.append(cold_cpu["fetch"] / cold_cpu[default])
         group_w.append(group_cpu["fetch"] / group_cpu["ours"])
+        counts = decoded_counts(path, prof)
+        for k, v in counts.items():
+            work[k] += v
+        work["total"] += meta["total_frames"]
         size = f"{meta['width']}x{meta['height']}"
+        dec = f"{counts['decord']}/{counts['pyav']}/{counts['limit']}"
         ms = {k: f"{v * 1e3:.0f}" for k, v in cold_t.items()}
         print(f"{path.name:<24}{size:>9}{meta['total_frames']:>7}{ms['fetch']:>9}{ms['decord']:>8}"
               f"{ms['pyav']:>8}{ms['ours']:>8}{cold[-1]:>7.2f}{group_t['fetch'] * 1e3:>10.0f}"
-              f"{group_t['ours'] * 1e3:>9.0f}{group[-1]:>8.1f}{diff:>7.2f}")
+              f"{group_t['ours'] * 1e3:>9.0f}{group[-1]:>8.1f}{diff:>7.2f}{dec:>17}")
     shutil.rmtree(tmp, ignore_errors=True)
     if not cold:
         raise SystemExit("no clip could be compared")
     gmean = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))  # noqa: E731
     print(f"ours = the default decoder ({backend_order()[0]}); decord / pyav = each forced first; "
           "out size = frame size (same as fetch_video's); |diff| = mean absolute difference of our "
-          "uint8 frames from fetch_video's (swscale bicubic in the decoder vs torchvision bicubic)")
+          "uint8 frames from fetch_video's (swscale bicubic in the decoder vs torchvision bicubic); "
+          "decoded = frames decoded by decord (from its seek rule) / PyAV (counted) / the limit (the sampled "
+          "frames and the reference frames they depend on)")
+    share = {k: 100 * work[k] / work["total"] for k in ("decord", "pyav", "limit")}
+    print(f"decoded share of the clips' frames: decord={share['decord']:.0f}% pyav={share['pyav']:.0f}% "
+          f"limit={share['limit']:.0f}% ({work['total']} frames in all)")
     print(f"CPU-time ratios (work done, steadier under load): cold={gmean(cold_w):.2f} "
           f"group={gmean(group_w):.1f}")
     print(f"cold={gmean(cold):.2f} group={gmean(group):.1f}")

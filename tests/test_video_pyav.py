@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl_videorft.video import PROFILES, sample_frames, target_size, uniform_indices
+from verl_videorft.video import DEFAULT_BACKEND, PROFILES, sample_frames, target_size, uniform_indices
 from verl_videorft.video import pyav_reader as vp
 from verl_videorft.video.writer import moving_frames, write_clip
 
@@ -80,3 +80,26 @@ def test_media_sparse_exact(media_dir):
         sparse, _, _ = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
         full, _, _, _ = vp.read_sequential(path, set(wanted), size_fn)
         assert all(np.array_equal(sparse[i], full[i]) for i in wanted), name
+
+
+def full_decode(path: Path, indices: list[int]) -> np.ndarray:
+    """Every frame decoded in order (no seeking, no skipping), the wanted ones kept, same resize."""
+    full, _, _, _ = vp.read_sequential(path, set(indices), size_fn)
+    return np.stack([full[i] for i in indices])
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+@pytest.mark.parametrize("name", ["video_r1_example.mp4", "flipping_a_pancake.mkv", "CATER_new_003595.gif"])
+def test_default_reader_is_bit_identical_to_a_full_decode(media_dir, monkeypatch, name, workers):
+    monkeypatch.delenv("VIDEORFT_VIDEO_BACKEND", raising=False)
+    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", workers)
+    frames, meta = sample_frames(media_dir / name, "train", cache=False)
+    assert meta["backend"] == DEFAULT_BACKEND == "pyav"
+    assert np.array_equal(frames, full_decode(media_dir / name, meta["frame_indices"]))
+
+
+def test_default_reader_decodes_less_than_the_clip(media_dir, monkeypatch):
+    # skipping non-reference frames and whole GOPs: about half of the clip's 491 frames
+    monkeypatch.delenv("VIDEORFT_VIDEO_BACKEND", raising=False)
+    _, meta = sample_frames(media_dir / "video_r1_example.mp4", "train", cache=False)
+    assert meta["decoded_frames"] < 0.6 * meta["total_frames"]

@@ -1,14 +1,17 @@
-"""Decoders behind :func:`verl_videorft.video.sample_frames`: decord first, PyAV second.
+"""Decoders behind :func:`verl_videorft.video.sample_frames`: PyAV first, decord second.
 
-Order: ``VIDEORFT_VIDEO_BACKEND`` (``decord`` default = the paper's reader, or ``pyav``) first, the
+Order: ``VIDEORFT_VIDEO_BACKEND`` (``pyav`` default, or ``decord``, the paper's reader) first, the
 other one when it fails; both failing means the file is corrupt (the error names both reasons).
 
-- decord decodes with its own FFmpeg; a PyAV probe of the first frame gives the display size.
-  A long clip is split at keyframes into stretches decoded side by side, one reader each
-  (``VIDEORFT_DECODE_WORKERS``, default the CPU cores): the same frames, bit for bit.
 - PyAV (:mod:`verl_videorft.video.pyav_reader`) decodes only what the sampled frames need (seeks over
-  whole GOPs, skips non-reference frames) with bit-identical results; it also reads GIFs and
-  files without a frame count in the header, which decord cannot.
+  whole GOPs, skips non-reference frames), with frames bit-identical to a full decode; it also
+  reads GIFs and files without a frame count in the header, which decord cannot.
+- decord decodes with its own FFmpeg, every frame from the keyframe before each wanted one; a PyAV
+  probe of the first frame gives the display size.
+
+Either splits a long clip at keyframes into stretches decoded side by side, one reader each
+(``VIDEORFT_DECODE_WORKERS``, default the CPU cores): the same frames, bit for bit. Each reports
+``decoded_frames`` (PyAV counts them; decord's follow from its seek rule).
 
 Both resize inside the decoder (FFmpeg's swscale, bicubic) straight to Qwen's ``smart_resize``
 size, so a 1280×720 frame is never converted to full-size RGB, and both honour the container's
@@ -35,9 +38,10 @@ from verl_videorft.video.profiles import FrameProfile, TooFewFrames, VideoDecode
 
 logger = logging.getLogger(__name__)
 
-# decord, as the paper; PyAV (VIDEORFT_VIDEO_BACKEND=pyav) decodes less and measured faster on
-# long H.264 clips (benchmarks/bench_video.py prints both).
-DEFAULT_BACKEND = "decord"
+# PyAV: it decodes only the sampled frames and what they depend on (half of decord's frames on
+# the benchmark clips with B-frames) and measured faster (benchmarks/bench_video.py prints both);
+# decord, the paper's reader, stays the fallback and VIDEORFT_VIDEO_BACKEND=decord.
+DEFAULT_BACKEND = "pyav"
 
 
 def backend_order() -> list[str]:
