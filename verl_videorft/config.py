@@ -67,6 +67,10 @@ class ProfileSpec:
     max_pixels: Optional[int] = None
     size_multiple: Optional[int] = None
     pass_fps: Optional[bool] = None
+    budget: Optional[str] = None  # "released" (fetch_video's per-frame cap) | "strict" ([min, max] pixels)
+    video_total_tokens: Optional[int] = None  # released VIDEO_TOTAL_PIXELS / m²: 128000 * 0.9
+    image_min_tokens: Optional[int] = None  # released fetch_image: 4 (× 28·28 pixels)
+    image_max_tokens: Optional[int] = None  # released fetch_image: 256 (× 28·28 pixels)
 
     def given(self) -> dict[str, Any]:
         """The fields set (for ``video.register_profile``); unset ones come from ``base``/defaults."""

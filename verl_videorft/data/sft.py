@@ -31,7 +31,6 @@ through :func:`verl_videorft.video.sample_frames`.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,7 +73,7 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
     import pyarrow.parquet as pq
 
     from verl_videorft.data.items import iter_items, progress
-    from verl_videorft.video import resolve_profile
+    from verl_videorft.video import check_media, resolve_profile
 
     prof = resolve_profile(profile)
     files = [str(p) for p in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
@@ -90,8 +89,8 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
         try:
             if item.error:
                 raise RecordError(item.error)
-            if not os.path.isfile(item.media) or os.path.getsize(item.media) == 0:
-                raise RecordError(f"media file missing or empty: {item.media}")
+            if cause := check_media(item.media):
+                raise RecordError(f"{cause}: {item.media}")
             messages = sft_messages(item.record, prompt_style)
         except RecordError as e:
             bad += 1

@@ -25,7 +25,6 @@ of training.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ import numpy as np
 
 from verl_videorft.config import AGGREGATES, SemanticConfig
 from verl_videorft.rewards.encoders import get_encoder, resolve_backend
+from verl_videorft.video.cache import NpyDiskStore
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class SemanticScorer:
         self.counters: Counter[str] = Counter()
         disk = self.config.embedding_cache_dir or os.environ.get(EMBEDDING_CACHE_ENV) or None
         self.disk_dir: Path | None = Path(disk).expanduser().resolve() if disk else None
+        self._disk = NpyDiskStore(self.disk_dir) if self.disk_dir is not None else None
         # A local encoder folder counts by its absolute path (a relative path in the precompute
         # CLI and an absolute one in the recipe are the same encoder); hub ids stay as written.
         enc = self.config.encoder
@@ -144,12 +145,13 @@ class SemanticScorer:
         prof = _profile_of(profile if profile is not None else self.config.frame_profile)
         return file_key(media_path, prof.cache_key()), self._encoder_id, self._backend_id
 
+    @staticmethod
+    def _disk_key(key: tuple[str, str, str]) -> str:
+        return json.dumps([_DISK_FORMAT, *key])
+
     def disk_path(self, key: tuple[str, str, str]) -> Path | None:
         """Where the disk tier keeps ``key`` (None without a disk tier)."""
-        if self.disk_dir is None:
-            return None
-        digest = hashlib.sha256(json.dumps([_DISK_FORMAT, *key]).encode()).hexdigest()
-        return self.disk_dir / f"{digest}.npy"
+        return self._disk.path(self._disk_key(key)) if self._disk is not None else None
 
     def cached(self, key: tuple[str, str, str]) -> np.ndarray | None:
         """The embeddings of ``key`` from memory, else from disk (then kept in memory); or None."""
@@ -206,18 +208,18 @@ class SemanticScorer:
                 self._inflight.pop(key, None)
 
     def _disk_load(self, key: tuple[str, str, str]) -> np.ndarray | None:
-        path = self.disk_path(key)
-        if path is None:
+        if self._disk is None:
             return None
         try:
-            emb = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            return None
+            loaded = self._disk.load(self._disk_key(key))
         except (OSError, ValueError) as err:  # truncated/foreign file: encode again, overwrite it
             self.counters["embedding_disk_errors"] += 1
             logger.warning("semantic reward: unreadable embedding cache file %s (%s); re-encoding",
-                           path, err)
+                           self.disk_path(key), err)
             return None
+        if loaded is None:
+            return None
+        emb = loaded[0]
         if emb.ndim != 2 or emb.dtype != np.float32 or not np.isfinite(emb).all():
             self.counters["embedding_disk_errors"] += 1
             return None
@@ -225,19 +227,13 @@ class SemanticScorer:
         return emb
 
     def _disk_save(self, key: tuple[str, str, str], emb: np.ndarray) -> None:
-        path = self.disk_path(key)
-        if path is None:
+        if self._disk is None:
             return
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
-                np.save(f, emb, allow_pickle=False)
-            os.replace(tmp, path)  # readers see the old file or the whole new one, never half
+            self._disk.save(self._disk_key(key), emb)  # atomic: readers see a whole file or none
         except OSError as err:  # a full or read-only disk must not stop training
             self.counters["embedding_disk_errors"] += 1
-            logger.warning("semantic reward: cannot write %s (%s)", path, err)
-            tmp.unlink(missing_ok=True)
+            logger.warning("semantic reward: cannot write %s (%s)", self.disk_path(key), err)
             return
         self.counters["embedding_disk_writes"] += 1
 
