@@ -42,7 +42,7 @@ from verl_videorft.video import (  # noqa: E402
     sample_frames,
     video_max_pixels,
 )
-from verl_videorft.video.readers import decode_workers  # noqa: E402
+from verl_videorft.video.parallel import decode_workers  # noqa: E402
 from verl_videorft.video.writer import moving_frames, write_clip  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"

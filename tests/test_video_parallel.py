@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from verl_videorft.video import VideoDecodeError, sample_frames, uniform_indices
-from verl_videorft.video import readers as vb
+from verl_videorft.video import parallel as vb
 from verl_videorft.video.writer import moving_frames, write_clip
 
 

@@ -26,14 +26,13 @@ import bisect
 import logging
 import os
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from verl_videorft.video import pyav_reader as vp
+from verl_videorft.video.parallel import MIN_SEGMENT_FRAMES, decode_workers, shared_pool, split_at_keyframes
 from verl_videorft.video.profiles import FrameProfile, TooFewFrames, VideoDecodeError, target_size, uniform_indices
 
 logger = logging.getLogger(__name__)
@@ -58,7 +57,6 @@ def backend_order() -> list[str]:
     return order
 
 Decoded = tuple[np.ndarray, dict[str, Any]]
-MIN_SEGMENT_FRAMES = 32  # decode work below which another reader is not worth its open
 
 
 def first_line(err: BaseException, limit: int = 160) -> str:
@@ -147,78 +145,6 @@ def probe_video(path: str | Path) -> dict[str, int]:
     return {"height": h, "width": w, "rotation": rotation, "frames": frames}
 
 
-def decode_workers() -> int:
-    """Decoders one video may use at once: ``VIDEORFT_DECODE_WORKERS`` (>= 1), default the CPU
-    cores this process may run on. Set 1 when many processes decode side by side (DataLoader
-    workers): each then decodes with one reader, as before."""
-    env = os.environ.get("VIDEORFT_DECODE_WORKERS", "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"VIDEORFT_DECODE_WORKERS must be an integer >= 1, got {env!r}")
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def split_at_keyframes(unique: list[int], keyframes: list[int], parts: int,
-                       min_cost: int = MIN_SEGMENT_FRAMES) -> list[list[int]]:
-    """Sorted frame indices → at most ``parts`` contiguous runs that start in different GOPs, with
-    about equal decode work each (a run decodes from its first GOP's keyframe to its last index).
-
-    A run's reader seeks to its first keyframe; frames from a keyframe on do not depend on earlier
-    ones, so each run's frames are bit-identical to one reader's (tests/test_video_parallel.py),
-    and the total decode work stays about the same. ``min_cost`` frames of work per run keeps a
-    short clip on one reader (an extra reader costs a container open).
-
-        >>> split_at_keyframes([0, 30, 60, 90, 270, 300], [0, 250], 2)
-        [[0, 30, 60, 90], [270, 300]]
-    """
-    gops: dict[int, list[int]] = {}
-    for i in unique:
-        k = bisect.bisect_right(keyframes, i) - 1
-        gops.setdefault(keyframes[k] if k >= 0 else 0, []).append(i)
-    groups = [g for _, g in sorted(gops.items())]
-    costs = [g[-1] - key + 1 for key, g in sorted(gops.items())]
-    parts = max(1, min(parts, len(groups), sum(costs) // max(min_cost, 1)))
-    if parts == 1:
-        return [list(unique)]
-
-    def runs(limit: int) -> list[list[int]]:
-        out: list[list[int]] = [[]]
-        load = 0
-        for g, c in zip(groups, costs):
-            if out[-1] and load + c > limit:
-                out.append([])
-                load = 0
-            out[-1] += g
-            load += c
-        return out
-
-    lo, hi = max(costs), sum(costs)  # smallest per-run limit that needs <= parts runs
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if len(runs(mid)) <= parts else (mid + 1, hi)
-    return runs(lo)
-
-
-_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, pool)
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(size: int) -> ThreadPoolExecutor:
-    """A process-wide pool (threads do not survive fork: a forked worker makes its own); shared by
-    all callers, so concurrent decodes queue instead of multiplying threads."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < size:
-            if _POOL is not None and _POOL[0] == os.getpid():
-                _POOL[2].shutdown(wait=False)  # a bigger one replaces it; queued work still runs
-            _POOL = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="videorft-decode"))
-        return _POOL[2]
-
-
 def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
     import decord
 
@@ -249,7 +175,7 @@ def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
     else:
         # decord releases the GIL while decoding: the other runs go to the pool, the first one
         # decodes on this thread with the reader already open
-        later = [_pool(workers - 1).submit(lambda r: reader(1).get_batch(r).asnumpy(), run)
+        later = [shared_pool(workers - 1).submit(lambda r: reader(1).get_batch(r).asnumpy(), run)
                  for run in runs[1:]]
         batch = np.concatenate([vr.get_batch(runs[0]).asnumpy()] + [f.result() for f in later])
     if batch.shape[1:3] != (th, tw):
@@ -302,7 +228,7 @@ def _read_sparse_runs(path: Path, indices: list[int], pts: list[int], keyframes:
     runs = split_at_keyframes(sorted(set(indices)), keyframes, decode_workers())
     if len(runs) == 1:
         return vp.read_sparse(path, indices, pts, keyframes, size_fn)
-    later = [_pool(len(runs) - 1).submit(vp.read_sparse, path, run, pts, keyframes, size_fn,
+    later = [shared_pool(len(runs) - 1).submit(vp.read_sparse, path, run, pts, keyframes, size_fn,
                                          threads=False) for run in runs[1:]]
     results = [vp.read_sparse(path, runs[0], pts, keyframes, size_fn, threads=False)]
     results += [f.result() for f in later]
@@ -321,5 +247,3 @@ def _count_frames(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
 
-
-# -- images ------------------------------------------------------------------------------------
