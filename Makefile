@@ -10,7 +10,10 @@ export FORCE_QWENVL_VIDEO_READER := decord
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test wheel clean
+.PHONY: install demo test test-fast wheel clean
+# The library's docstring examples run as tests too; slow tests (marked `slow`: end-to-end runs, the
+# wheel in a clean venv) run in `make test` and CI, and are skipped by `make test-fast`.
+PYTEST_ARGS := tests verl_videorft --doctest-modules
 
 install: $(STAMP)
 
@@ -34,7 +37,11 @@ demo: install
 
 test: install
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 wheel:
 	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .

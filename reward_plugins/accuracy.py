@@ -1,6 +1,7 @@
 """Accuracy reward alone, for any verl recipe.
 
-    reward.custom_reward_function.path=$PWD/reward_plugins/accuracy.py
+    reward.custom_reward_function.path=pkg://verl_videorft.reward_plugins.accuracy   # installed with the package
+    reward.custom_reward_function.path=$PWD/reward_plugins/accuracy.py               # this copy, once edited
     reward.custom_reward_function.name=compute_score
     # optional fixes of reference quirks, e.g.:
     +reward.custom_reward_function.reward_kwargs.lenient_choice=true
@@ -9,10 +10,13 @@
     +reward.custom_reward_function.reward_kwargs.max_text_answer_chars=null
 
 Needs ``extra_info["problem_type"]`` in each sample ("multiple choice", "numerical", "OCR",
-"free-form", "regression") and a ``<answer>...</answer>`` ground truth. Give an absolute path:
+"free-form", "regression") and a ``<answer>...</answer>`` ground truth. A file path must be absolute:
 Ray workers resolve a relative one against their own working directory.
+
+An example to copy and edit: it re-exports the installed module
+``verl_videorft.reward_plugins.accuracy``; replace the import with your own ``compute_score``.
 """
 
-from verl_videorft.rewards import accuracy_score as compute_score
+from verl_videorft.reward_plugins.accuracy import compute_score
 
 __all__ = ["compute_score"]

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from verl_videorft.data import json_array
 from verl_videorft.data import records as R
 from verl_videorft.prompts import RecordError
 
@@ -27,7 +28,7 @@ def test_json_array_offsets_survive_tricky_strings_and_chunk_boundaries(tmp_path
     recs = _records()
     path = tmp_path / "r.json"
     path.write_text(json.dumps(recs, indent=indent, ensure_ascii=False), encoding="utf-8")
-    monkeypatch.setattr(R, "_CHUNK", 61)  # many chunk boundaries, inside strings and escapes
+    monkeypatch.setattr(json_array, "CHUNK", 61)  # many chunk boundaries, inside strings and escapes
     rf = R.RecordFile(path)
     assert len(rf) == len(recs)
     assert [rf[i] for i in range(len(rf))] == recs

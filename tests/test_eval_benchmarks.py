@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from verl_videorft.errors import UsageError
 from verl_videorft.evaluation.benchmarks import (
     find_benchmark_files,
     load_benchmark,
@@ -181,7 +182,8 @@ def cli_files(tmp_path):
     """``videorft eval`` argument parsing → benchmark files, over a folder with two eval files."""
     import argparse
 
-    from verl_videorft.cli.eval import _benchmark_files, add_parser
+    from verl_videorft.cli.eval import add_parser
+    from verl_videorft.evaluation.plan import benchmark_files
 
     for name in ("eval_mmvu.json", "eval_vsibench.json", "my_mvbench.json"):
         (tmp_path / name).write_text("[]")
@@ -190,7 +192,8 @@ def cli_files(tmp_path):
 
     def files(*argv):
         argv = [a.format(d=tmp_path) for a in argv]
-        found = _benchmark_files(parser.parse_args(["eval", "--out", "o", *argv]))
+        args = parser.parse_args(["eval", "--out", "o", *argv])
+        found = benchmark_files(args.data_dir, args.bench_file, args.benchmarks)
         return {k: v.name for k, v in found.items()}
 
     return files
@@ -208,8 +211,8 @@ def test_cli_benchmark_file_selection(cli_files, argv, expected):
 
 
 @pytest.mark.parametrize("argv, error, message", [
-    (["--bench-file", "mvbench={d}/nope.json"], SystemExit, "file not found"),
-    (["--data-dir", "{d}", "--benchmarks", "tempcompass"], FileNotFoundError, "eval_tempcompass.json"),
+    (["--bench-file", "mvbench={d}/nope.json"], UsageError, "file not found"),
+    (["--data-dir", "{d}", "--benchmarks", "tempcompass"], UsageError, "eval_tempcompass.json"),
 ])
 def test_cli_benchmark_file_errors(cli_files, argv, error, message):
     with pytest.raises(error, match=message):

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from verl_videorft.cli.eval import _standalone
+from verl_videorft.cli import main as cli
 from verl_videorft.evaluation.backends import GenerationConfig, HFBackend, Prepared, vllm_request
 from verl_videorft.evaluation.benchmarks import BENCHMARKS, load_benchmark
 from verl_videorft.evaluation.runner import read_results, run_eval
@@ -201,7 +201,7 @@ def test_cli_run_resume_and_report(bench_dir, tiny_qwen, tmp_path, capsys):
     out = tmp_path / "run"
     base = ["--model", str(tiny_qwen), "--data-dir", str(bench_dir), "--benchmarks", "mmvu,vsibench",
             "--out", str(out), "--max-new-tokens", "4", "--temperature", "0", "--no-progress", *TINY_ARGS]
-    assert _standalone(base) == 0
+    assert cli(["eval", *base]) == 0
     md = capsys.readouterr().out
     assert "| **tiny-qwen25vl** (this run) |" in md and "| VideoRFT-7B (paper) |" in md
     summary = json.loads((out / "summary.json").read_text())
@@ -210,24 +210,26 @@ def test_cli_run_resume_and_report(bench_dir, tiny_qwen, tmp_path, capsys):
     config = json.loads((out / "run_config.json").read_text())
     assert config["profile"]["nframes"] == 4 and config["generation"]["top_p"] == 0.001
     n_lines = len((out / "results.jsonl").read_text().splitlines())
-    assert _standalone(base) == 0                        # resume: nothing left to do
+    assert cli(["eval", *base]) == 0                     # resume: nothing left to do
     assert len((out / "results.jsonl").read_text().splitlines()) == n_lines == 4
-    with pytest.raises(SystemExit, match="generation"):
-        _standalone([*base, "--temperature", "0.7"])     # changed settings in the same folder
-    assert _standalone(["--out", str(out), "--report-only"]) == 0
+    assert cli(["eval", *base, "--temperature", "0.7"]) == 2  # changed settings in the same folder
+    assert "generation" in capsys.readouterr().err
+    assert cli(["eval", "--out", str(out), "--report-only"]) == 0
     assert "tiny-qwen25vl" in (out / "report.md").read_text()
 
 
 def test_cli_defaults_are_the_papers():
     import argparse
 
-    from verl_videorft.cli.eval import _profile, add_parser
+    from verl_videorft.cli.eval import add_parser
+    from verl_videorft.evaluation.plan import eval_profile
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     args = parser.parse_args(["eval", "--out", "x", "--model", "m"])
     assert (args.temperature, args.top_p, args.max_new_tokens, args.backend) == (0.1, 0.001, 1024, "hf")
-    prof = _profile(args)
+    prof = eval_profile(args.profile, nframes=args.nframes, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+                        pass_fps=not args.no_fps)
     assert (prof.nframes, prof.min_pixels, prof.max_pixels, prof.pass_fps) == (32, 256 * 28 * 28, 256 * 28 * 28, True)
 
 

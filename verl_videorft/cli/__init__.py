@@ -1,39 +1,74 @@
-"""The ``videorft`` command line.
+"""The ``videorft`` command line: argument parsing and printing only.
 
-    videorft doctor                         registrations (fresh process + Ray worker), versions
-    videorft data convert|validate|budget|precompute ...
+    videorft doctor                         registrations (fresh process + Ray worker), versions, decoders
+    videorft data convert|validate|budget|precompute|sft ...
     videorft eval ...                       the paper's six video benchmarks
+    videorft demo ...                       the pipeline in miniature on a CPU
 
-Sub-commands live next to what they drive; each module exposes ``add_parser(subparsers)``.
+Each sub-command module exposes ``add_parser(subparsers)``; the work is done by the library
+(:mod:`verl_videorft.data`, :mod:`verl_videorft.doctor`, :mod:`verl_videorft.evaluation`).
+
+Errors are one line on stderr: exit code 2 for a usage error (a bad argument, an output that
+would overwrite data), 1 for bad data; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from verl_videorft import __version__
+from verl_videorft.cli.args import Parser
+from verl_videorft.errors import UsageError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     from verl_videorft.cli import cot as cot_cli
     from verl_videorft.cli import data as data_cli
+    from verl_videorft.cli import demo as demo_cli
     from verl_videorft.cli import doctor
     from verl_videorft.cli import eval as eval_cli
 
-    parser = argparse.ArgumentParser(prog="videorft", description="VideoRFT training tools for verl")
+    parser = Parser(prog="videorft", description="VideoRFT training tools for verl")
     parser.add_argument("--version", action="version", version=f"verl-videorft {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     subparsers = parser.add_subparsers(dest="command", required=True)
     doctor.add_parser(subparsers)
     cot_cli.add_parser(subparsers)
     data_cli.add_parser(subparsers)
     eval_cli.add_parser(subparsers)
+    demo_cli.add_parser(subparsers)
     return parser
+
+
+def exit_code(exc: BaseException) -> int:
+    """2 for usage errors (arguments, outputs that would destroy data, a busy folder), 1 for the rest."""
+    return 2 if isinstance(exc, UsageError) else 1
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line; the type is added for errors that are not the project's own
+    (theirs may not say what failed: ``KeyError: 'x'``)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if is_ours(exc) else f"{type(exc).__name__}: {text}"
+
+
+def is_ours(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("verl_videorft")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("videorft: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        hint = "" if is_ours(exc) else " (--debug shows the traceback)"
+        print(f"videorft: error: {one_line(exc)}{hint}", file=sys.stderr)
+        return exit_code(exc)
 
 
 if __name__ == "__main__":

@@ -24,96 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from verl_videorft.data.json_array import CHUNK, JsonArrayError, scan_json_array
 from verl_videorft.prompts import RecordError
 
-_CHUNK = 8 << 20  # bytes scanned per numpy pass: bounds the scanner's memory
-_QUOTE, _BACKSLASH, _NL = ord('"'), ord("\\"), ord("\n")
-_OPEN = (ord("{"), ord("["))
-_CLOSE = (ord("}"), ord("]"))
-_INTERESTING = np.zeros(256, dtype=bool)
-_INTERESTING[[_QUOTE, _BACKSLASH, *_OPEN, *_CLOSE]] = True
+RECORD_SUFFIXES = (".json", ".jsonl", ".parquet")
+_NL = ord("\n")
 
 
 class RecordFileError(RecordError):
-    """A file that cannot be indexed at all (not JSON / JSONL / parquet, unbalanced brackets)."""
-
-
-def _escaped_positions(idx: np.ndarray, arr: np.ndarray) -> np.ndarray:
-    """Positions escaped by a preceding odd-length run of backslashes (``\\"`` but not ``\\\\"``)."""
-    bs = idx[arr[idx] == _BACKSLASH]
-    if bs.size == 0:
-        return bs
-    new_run = np.empty(bs.size, dtype=bool)
-    new_run[0] = True
-    new_run[1:] = np.diff(bs) != 1
-    starts = np.flatnonzero(new_run)
-    ends = np.append(starts[1:], bs.size) - 1
-    odd = ((ends - starts + 1) % 2) == 1
-    return bs[ends[odd]] + 1
-
-
-def _scan_json_array(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offsets, lengths and 1-based start lines of the top-level elements of a JSON array file.
-
-    Vectorised per chunk: find quotes, backslashes and brackets; a bracket is structural when an
-    even number of unescaped quotes precedes it; nesting depth is a cumulative sum.
-    """
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    lines: list[np.ndarray] = []
-    in_string, depth, base, line_base = False, 0, 0, 1
-    carry = b""
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(_CHUNK)
-            data = carry + block
-            if not data:
-                break
-            if block:
-                # never split a backslash run between chunks: escapes are decided within one chunk
-                cut = len(data)
-                while cut > 0 and data[cut - 1] == _BACKSLASH:
-                    cut -= 1
-                if cut == 0:
-                    carry = data
-                    continue
-                data, carry = data[:cut], data[cut:]
-            else:
-                carry = b""
-            arr = np.frombuffer(data, dtype=np.uint8)
-            idx = np.flatnonzero(_INTERESTING[arr])
-            chars = arr[idx]
-            quotes = idx[chars == _QUOTE]
-            escaped = _escaped_positions(idx, arr)
-            if escaped.size:
-                quotes = quotes[~np.isin(quotes, escaped)]
-            brackets = idx[np.isin(chars, (*_OPEN, *_CLOSE))]
-            n_before = np.searchsorted(quotes, brackets)
-            outside = ((n_before + int(in_string)) % 2) == 0
-            brackets = brackets[outside]
-            bvals = arr[brackets]
-            delta = np.where(np.isin(bvals, _OPEN), 1, -1)
-            after = depth + np.cumsum(delta)
-            opens = brackets[(delta == 1) & (after == 2)]
-            closes = brackets[(delta == -1) & (after == 1)]
-            if (after < 0).any() or (base == 0 and bvals.size and bvals[0] != ord("[")):
-                raise RecordFileError(f"{path}: not a JSON array of records")
-            if opens.size:
-                newlines = np.flatnonzero(arr == _NL)
-                lines.append(line_base + np.searchsorted(newlines, opens))
-            starts.append(opens + base)
-            ends.append(closes + base)
-            line_base += int(np.count_nonzero(arr == _NL))
-            in_string = bool((quotes.size + int(in_string)) % 2)
-            depth = int(after[-1]) if after.size else depth
-            base += len(data)
-            if not block:
-                break
-    s = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-    e = np.concatenate(ends) if ends else np.zeros(0, np.int64)
-    if depth != 0 or s.size != e.size:
-        raise RecordFileError(f"{path}: unbalanced brackets or truncated JSON (depth {depth} at end of file)")
-    return s.astype(np.int64), (e - s + 1).astype(np.int64), (np.concatenate(lines) if lines else s).astype(np.int64)
+    """A file that cannot be indexed at all (not JSON / JSONL / parquet, malformed array, no records)."""
 
 
 def _scan_jsonl(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,7 +40,7 @@ def _scan_jsonl(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     newline_chunks = []
     base = 0
     with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
+        while block := f.read(CHUNK):
             newline_chunks.append(np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == _NL) + base)
             base += len(block)
     nl = np.concatenate(newline_chunks) if newline_chunks else np.zeros(0, np.int64)
@@ -157,6 +76,8 @@ class RecordFile:
 
     def __init__(self, path: str | Path):
         self.path = os.path.abspath(os.fspath(path))
+        if os.path.isdir(self.path):
+            raise RecordFileError(f"{self.path}: is a directory, expected a record file")
         if not os.path.isfile(self.path):
             raise RecordFileError(f"{self.path}: record file not found")
         self.format = detect_format(self.path)
@@ -169,9 +90,15 @@ class RecordFile:
             self._table = pq.read_table(self.path, memory_map=True)
             self._offsets = self._lengths = self._lines = None
         elif self.format == "json":
-            self._offsets, self._lengths, self._lines = _scan_json_array(self.path)
+            try:
+                self._offsets, self._lengths, self._lines = scan_json_array(self.path)
+            except JsonArrayError as e:
+                raise RecordFileError(str(e)) from None
         else:
             self._offsets, self._lengths, self._lines = _scan_jsonl(self.path)
+        if len(self) == 0:  # fail here, not ~50 s into training with a ZeroDivisionError inside verl
+            what = {"parquet": "0 rows", "json": "an empty JSON array", "jsonl": "an empty file"}[self.format]
+            raise RecordFileError(f"{self.path}: no records ({what})")
 
     def __len__(self) -> int:
         return self._table.num_rows if self._table is not None else int(self._offsets.size)

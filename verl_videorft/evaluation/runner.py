@@ -12,18 +12,25 @@ Failures are per sample: a record that is malformed, a video that does not decod
 whose generation raises is written as ``status: "error"`` with the reason, scores 0, and is
 listed in the report; the rest of its batch goes on (a failed batch is retried one by one).
 Failed samples are not retried on resume unless ``retry_failed=True``.
+
+One run per output folder: :func:`output_lock` holds an advisory lock on ``<folder>/.videorft-eval.lock``
+(the kernel drops it when the holder dies, even by ``kill -9``), so a second run on the same folder
+stops naming the holder's pid instead of evaluating every sample a second time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from verl_videorft.errors import UsageError
 from verl_videorft.evaluation.benchmarks import EvalSample
 from verl_videorft.evaluation.scoring import eval_answer, score_sample
 
@@ -40,6 +47,37 @@ class Backend(Protocol):
     def prepare(self, sample: EvalSample) -> Any: ...
 
     def generate(self, batch: Sequence[Any]) -> list[str]: ...
+
+
+LOCK_NAME = ".videorft-eval.lock"
+
+
+class OutputLockedError(UsageError):
+    """Another process holds the output folder."""
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold ``folder``'s lock for the block; raise :class:`OutputLockedError` naming the holder's pid."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    with path.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise OutputLockedError(f"{folder}: another videorft eval (pid {holder}) is writing here; wait for "
+                                    "it to finish or give another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield path
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_results(path: str | Path) -> dict[str, dict]:
