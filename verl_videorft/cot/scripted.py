@@ -9,7 +9,7 @@ before valid ones. No model is involved: it never stands in for an engine in a c
     >>> from verl_videorft.cot.engines import Request
     >>> from verl_videorft.cot.settings import GenSettings
     >>> eng.generate([Request([{"role": "user", "content": "Question (numerical):\\nHow many?"}],
-    ...                       GenSettings())])[0].text[-17:]
+    ...                       GenSettings())])[0].text[-18:]
     '<answer>3</answer>'
 """
 
