@@ -1,6 +1,7 @@
 """Tiny random models built locally from configs (no hub): for tests, benchmarks and ``make demo``.
 
 >>> path = build_tiny_qwen25vl("/tmp/tiny-qwen")          # doctest: +SKIP
+>>> path3 = build_tiny_qwen3vl("/tmp/tiny-qwen3")         # doctest: +SKIP
 >>> AutoModelForImageTextToText.from_pretrained(path)      # doctest: +SKIP
 
 The tokenizer is a byte-level BPE trained on the project's own prompt text, with the Qwen special
@@ -108,6 +109,7 @@ def build_tiny_qwen25vl(out_dir: str | Path, *, hidden_size: int = 64, num_layer
             depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden_size,
             patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
             fullatt_block_indexes=[1], in_chans=3,
+            tokens_per_second=2,  # Qwen2.5-VL-7B's config.json (transformers' default is 4)
         ),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
@@ -122,6 +124,62 @@ def build_tiny_qwen25vl(out_dir: str | Path, *, hidden_size: int = 64, num_layer
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
         tokenizer=tokenizer, chat_template=CHAT_TEMPLATE,
+    )
+    processor.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def build_tiny_qwen3vl(out_dir: str | Path, *, hidden_size: int = 64, num_layers: int = 2,
+                       seed: int = 0) -> Path:
+    """Save a tiny random Qwen3-VL (model, tokenizer, processor) to ``out_dir``; return the path.
+
+    Patch 16 × merge 2 as the released Qwen3-VL, so frames must be multiples of 32 a side; the
+    processor writes ``<t seconds>`` before each frame pair, as Qwen3-VL's does.
+    """
+    import torch
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    out = Path(out_dir)
+    if (out / "config.json").exists() and (out / "tokenizer_config.json").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tiny_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    head_dim = hidden_size // 4
+    config = Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+            num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2, head_dim=head_dim,
+            max_position_embeddings=8192,
+            rope_parameters={"rope_type": "default", "rope_theta": 5e6,
+                             "mrope_section": _mrope_section(head_dim), "mrope_interleaved": True},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden_size,
+            patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
+            deepstack_visual_indexes=[0], in_channels=3,
+        ),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.save_pretrained(out)
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(patch_size=16, merge_size=2),
+        video_processor=Qwen3VLVideoProcessor(), tokenizer=tokenizer, chat_template=CHAT_TEMPLATE,
     )
     processor.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -1,19 +1,23 @@
 """``VideoAgentLoop``: verl's single-turn rollout for video questions, registered as ``videorft_agent``.
 
-What it adds to verl's ``single_turn_agent``:
+A subclass of verl's ``SingleTurnAgentLoop``: its ``run`` (tracing via ``@rollout_trace_op``,
+request priority and deterministic request ids, routed experts, ``mm_processor_output``) is
+verl's, unchanged. This class only fills the hooks ``run`` calls:
 
-- Frames come from the dataset class's ``process_multi_modal_info`` hook (``VideoRFTDataset`` routes
-  it through :mod:`verl_videorft.video` and its frame cache); the same ``(frames, metadata)`` pairs
-  and ``mm_processor_kwargs`` go to the rollout server and, through verl's post-processing, to the
-  training forward pass, so Qwen2.5-VL's temporal spacing (``second_per_grid_ts``) and Qwen3-VL's
-  timestamps are computed from one source. On GPUs the server is verl's own vLLM server, unchanged.
-- ``extra_fields["videorft_frames"]``: per vision item ``{path, frame_indices, profile, sample_fps}``,
-  so the reward side can fetch exactly the frames the policy saw (``sample_frames(path, profile)``).
-- Failure modes never kill a step: a video that fails to decode, or a prompt whose vision tokens do
-  not fit ``rollout.prompt_length``, is replaced by a blank two-frame clip, logged once with the
-  sample id and the counts, flagged in ``extra_fields["videorft_error"]`` and scored 0 by the loop
-  itself (verl then skips the reward manager for it; all ``n`` rollouts of the prompt at 0 give it
-  a GRPO advantage of 0).
+- ``process_multi_modal_info``: frames from the dataset class's hook (``VideoRFTDataset`` routes it
+  through :mod:`verl_videorft.video` and its cache); an undecodable video becomes a profile-sized
+  placeholder, flagged and scored 0. Qwen2.5-VL timing is snapped to the time axis
+  (:mod:`.time_axis`).
+- ``_get_mm_processor_kwargs``: for Qwen2.5-VL the frames' metadata rides in the request, since
+  vLLM 0.24 drops it from the ``(frames, metadata)`` tuple.
+- ``ct_build_initial_tokens``: a prompt over ``rollout.prompt_length`` falls back to a minimal
+  placeholder clip (then to text only); Qwen3-VL videos go to vLLM's layout, and the server is sent
+  one ``<|vision_start|><|video_pad|><|vision_end|>`` span per video (:mod:`.video_spans`).
+
+Each trajectory also carries ``extra_fields["videorft_frames"]`` (path, frame indices, profile,
+sample fps per vision item, so the reward side re-reads exactly the policy's frames) and
+``extra_fields["videorft_error"]``. A replaced sample scores 0 in the loop itself, so verl skips the
+reward manager for it and all ``n`` rollouts of the prompt get a GRPO advantage of 0.
 
 Example (what the recipe sets)::
 
@@ -23,17 +27,21 @@ Example (what the recipe sets)::
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
-from uuid import uuid4
 
 import torch
-from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput
-from verl.utils.profiler import simple_timer
+from verl.experimental.agent_loop.agent_loop import AgentLoopOutput
+from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
 
 from verl_videorft.names import AGENT_LOOP_NAME as AGENT_NAME
 from verl_videorft.names import ERROR_KEY, FRAMES_KEY
+from verl_videorft.rollout import time_axis, video_spans
 
 logger = logging.getLogger(__name__)
+
+PROFILE_KEY = "videorft_profile"  # the vision item's frame profile (written by VideoRFTDataset)
+_CHECKED_PROFILES: set[tuple[int, str]] = set()
 
 
 class PromptTooLongError(ValueError):
@@ -61,18 +69,41 @@ def sample_id_of(kwargs: dict[str, Any]) -> str:
     return f"index={kwargs.get('index', '?')}"
 
 
-def blank_video(nframes: int = 2, size: int = 56, fps: float = 2.0) -> tuple[torch.Tensor, dict[str, Any]]:
-    """A black ``[T, 3, H, W]`` uint8 clip with qwen-vl-utils style metadata (stand-in for a bad one)."""
-    frames = torch.zeros((nframes, 3, size, size), dtype=torch.uint8)
-    meta = {"fps": fps, "frames_indices": list(range(nframes)), "total_num_frames": nframes,
-            "video_backend": "blank"}
-    return frames, meta
+def vision_items(messages: list[dict]) -> list[dict]:
+    """The image / video content items of ``messages``, in order."""
+    return [item for msg in messages if isinstance(msg.get("content"), list) for item in msg["content"]
+            if isinstance(item, dict) and item.get("type") in ("image", "video")]
+
+
+def item_profile(item: dict) -> Any:
+    """The frame profile a vision item carries (``train`` when it carries none)."""
+    from verl_videorft.video import resolve_profile
+
+    spec = item.get(PROFILE_KEY) or {k: item[k] for k in ("nframes", "min_pixels", "max_pixels") if k in item}
+    return resolve_profile(spec or "train")
+
+
+def placeholder_inputs(messages: list[dict]) -> dict[str, list]:
+    """One minimal black stand-in per vision item, sized by its profile (multiples of patch × merge)."""
+    from PIL import Image
+
+    from verl_videorft.video import processor_video_metadata
+    from verl_videorft.video.media import placeholder_frames
+
+    out: dict[str, list] = {}
+    for item in vision_items(messages):
+        frames = placeholder_frames(item_profile(item), item["type"], minimal=True)
+        if item["type"] == "image":
+            out.setdefault("images", []).append(Image.fromarray(frames[0]))
+        else:
+            tensor = torch.from_numpy(frames.transpose(0, 3, 1, 2).copy())
+            out.setdefault("videos", []).append((tensor, processor_video_metadata({}, len(frames), False)))
+    return out
 
 
 def frames_record(videos: list | None, messages: list[dict]) -> list[dict[str, Any]]:
     """What the reward side needs to re-read the policy's frames, one dict per video item."""
-    paths = [item.get("video") for msg in messages if isinstance(msg.get("content"), list)
-             for item in msg["content"] if isinstance(item, dict) and item.get("type") == "video"]
+    paths = [item.get("video") for item in vision_items(messages) if item["type"] == "video"]
     out = []
     for i, entry in enumerate(videos or []):
         meta = entry[1] if isinstance(entry, (tuple, list)) and len(entry) == 2 else {}
@@ -89,123 +120,145 @@ def frames_record(videos: list | None, messages: list[dict]) -> list[dict[str, A
 
 def _without_vision(messages: list[dict]) -> list[dict]:
     """The messages with image/video items removed (last resort for an over-long prompt)."""
-    out = []
-    for msg in messages:
-        content = msg.get("content")
-        if isinstance(content, list):
-            content = [c for c in content if not (isinstance(c, dict) and c.get("type") in ("image", "video"))]
-        out.append({**msg, "content": content})
-    return out
+    return [{**msg, "content": [c for c in msg["content"] if not (isinstance(c, dict) and c.get("type") in
+                                                                  ("image", "video"))]}
+            if isinstance(msg.get("content"), list) else msg for msg in messages]
 
 
-class VideoAgentLoop(AgentLoopBase):
-    """Single-turn video rollout with frame provenance and non-fatal bad samples (see module doc)."""
+class _ServerPrompt:
+    """verl's server client, with the prompt swapped for the server's layout when one was built."""
+
+    def __init__(self, client: Any, loop: VideoAgentLoop):
+        self._client, self._loop = client, loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def generate(self, *args: Any, prompt_ids: list[int], **kwargs: Any) -> Any:
+        server_ids = self._loop.server_prompt_ids
+        return await self._client.generate(*args, prompt_ids=server_ids or prompt_ids, **kwargs)
+
+
+class VideoAgentLoop(SingleTurnAgentLoop):
+    """verl's single-turn loop with video frames, one time axis and non-fatal bad samples."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("tools", None)  # verl passes the tool list to every loop; this one has none
         super().__init__(*args, **kwargs)
-        self.prompt_length = self.rollout_config.prompt_length
-        self.response_length = self.rollout_config.response_length
-
-    def _vision_token_count(self, prompt_ids: list[int]) -> int:
-        ids = {getattr(self.processor, "video_token_id", None), getattr(self.processor, "image_token_id", None)}
-        ids.discard(None)
-        return sum(1 for t in prompt_ids if t in ids)
-
-    async def _build_prompt(self, messages, mm, sample_id) -> tuple[list[int], dict]:
-        self._assert_mm_supported(bool(mm))
-        mm_inputs: dict[str, Any] = {}
-        prompt_ids = await self.loop.run_in_executor(
-            None, lambda: self.continuous_token_builder.build_initial_tokens(
-                messages, images=mm.get("images"), videos=mm.get("videos"), mm_inputs_out=mm_inputs))
-        if len(prompt_ids) > self.prompt_length:
-            if mm:
-                raise PromptTooLongError(sample_id, len(prompt_ids), self._vision_token_count(prompt_ids),
-                                         self.prompt_length)
-            prompt_ids = self._cap_text_prompt_length(prompt_ids)
-        return prompt_ids, mm_inputs
-
-    def _placeholder(self, mm: dict) -> dict:
-        """Same number of vision items, each a blank clip/image, so the chat template still matches."""
-        out = {}
-        if mm.get("videos") is not None or mm.get("_n_videos"):
-            out["videos"] = [blank_video() for _ in range(max(1, mm.get("_n_videos", len(mm.get("videos") or []))))]
-        if mm.get("images") is not None or mm.get("_n_images"):
-            from PIL import Image
-
-            n = max(1, mm.get("_n_images", len(mm.get("images") or [])))
-            out["images"] = [Image.new("RGB", (56, 56)) for _ in range(n)]
-        return out
-
-    @staticmethod
-    def _count_items(messages: list[dict]) -> dict:
-        n_vid = n_img = 0
-        for msg in messages:
-            for item in msg.get("content") if isinstance(msg.get("content"), list) else []:
-                if isinstance(item, dict):
-                    n_vid += item.get("type") == "video"
-                    n_img += item.get("type") == "image"
-        return {"_n_videos": n_vid, "_n_images": n_img}
+        self.model_type = time_axis.model_type_of(self.processor) if self.processor is not None else None
+        time_axis.install_on_processor(self.processor)  # verl's training forward: the same time axis
+        self.server_manager = _ServerPrompt(self.server_manager, self)
+        self.sample_id = "?"
+        self.error: str | None = None
+        self.record: list[dict[str, Any]] = []
+        self.server_prompt_ids: list[int] | None = None
+        self._messages: list[dict] = []
+        self._mm: dict[str, Any] = {}
+        self._mm_kwargs: dict[str, Any] = {}
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
-        messages = list(kwargs["raw_prompt"])
-        sample_id = sample_id_of(kwargs)
-        error: str | None = None
+        self.sample_id = sample_id_of(kwargs)
+        output = await super().run(sampling_params, **kwargs)
+        if self.error is not None:
+            logger.warning("videorft: sample %s skipped (scored 0): %s", self.sample_id, self.error)
+            # verl then skips the reward manager: no answer given without the real video is credited
+            output.reward_score = 0.0
+        output.extra_fields.update({FRAMES_KEY: self.record, ERROR_KEY: self.error})
+        return output
+
+    # ---- hooks called by SingleTurnAgentLoop.run ------------------------------------------------
+    async def process_multi_modal_info(self, messages: list[dict]) -> dict:
+        self._messages = messages  # run()'s own list: emptied of vision in place if it must go
+        self._check_profiles(messages)
         try:
-            mm = await self.process_multi_modal_info(messages)
-        except Exception as err:  # one unreadable video must not kill the step
-            error = f"decode_error: {type(err).__name__}: {err}"
-            mm = self._placeholder(self._count_items(messages))
-        record = frames_record(mm.get("videos"), messages) if error is None else []
+            mm = await super().process_multi_modal_info(messages)
+            self.record = frames_record(mm.get("videos"), messages)
+        except Exception as err:  # noqa: BLE001 - one unreadable video must not kill the step
+            self.error = f"decode_error: {type(err).__name__}: {err}"
+            mm = placeholder_inputs(messages)
+        self._retime(mm.get("videos"))
+        self._mm = mm
+        return mm
+
+    def _get_mm_processor_kwargs(self, audio_data: list[Any] | None = None) -> dict[str, Any]:
+        base = super()._get_mm_processor_kwargs(audio_data)
+        self._mm_kwargs = time_axis.server_mm_kwargs(base, self._mm.get("videos"), self.model_type)
+        return self._mm_kwargs
+
+    async def ct_build_initial_tokens(self, messages: list[dict], tools: list[dict] | None = None,
+                                      images: list | None = None, videos: list | None = None,
+                                      audios: list | None = None, mm_inputs_out: dict | None = None) -> list[int]:
+        mm_inputs_out = {} if mm_inputs_out is None else mm_inputs_out
         try:
-            prompt_ids, mm_inputs = await self._build_prompt(messages, mm, sample_id)
-        except PromptTooLongError as err:
-            error = f"prompt_too_long: {err}"
-            mm = self._placeholder({**self._count_items(messages)})
-            record = []
-            try:
-                prompt_ids, mm_inputs = await self._build_prompt(messages, mm, sample_id)
-            except PromptTooLongError:  # the text alone is too long: drop vision, left-truncate text
-                messages, mm = _without_vision(messages), {}
-                prompt_ids, mm_inputs = await self._build_prompt(messages, mm, sample_id)
-        if error is not None:
-            logger.warning("videorft: sample %s skipped (scored 0): %s", sample_id, error)
+            ids = await super().ct_build_initial_tokens(messages, tools=tools, images=images, videos=videos,
+                                                        audios=audios, mm_inputs_out=mm_inputs_out)
+        except ValueError as err:
+            if not (images or videos) or "exceeding" not in str(err):
+                raise
+            ids = await self._shrink(err, messages, images, videos, audios, mm_inputs_out)
+        return self._layout(ids, videos, mm_inputs_out)
 
-        mm_processor_kwargs = self._get_mm_processor_kwargs(None)
-        metrics: dict[str, Any] = {}
-        with simple_timer("generate_sequences", metrics):
-            output = await self.server_manager.generate(
-                request_id=uuid4().hex, prompt_ids=prompt_ids, sampling_params=sampling_params,
-                image_data=mm.get("images"), video_data=mm.get("videos"),
-                mm_processor_output=self.build_sglang_video_payload(mm.get("videos"), mm_inputs),
-                mm_processor_kwargs=mm_processor_kwargs)
-        metrics["num_preempted"] = output.num_preempted if output.num_preempted is not None else -1
+    # ---- pieces --------------------------------------------------------------------------------
+    def _check_profiles(self, messages: list[dict]) -> None:
+        """Frame sides against the model's patch × merge, once per processor and profile."""
+        for item in vision_items(messages):
+            profile = item_profile(item)
+            key = (id(self.processor), profile.cache_key())
+            if self.processor is not None and key not in _CHECKED_PROFILES:
+                video_spans.check_frame_multiple(self.processor, profile, f"frame profile {profile.to_dict()}")
+                _CHECKED_PROFILES.add(key)
 
-        merged, response_mask, response_logprobs = await self.ct_merge_assistant_token(
-            prompt_ids, output.token_ids, [], [] if output.log_probs else None,
-            assistant_logprobs=output.log_probs or None)
-        n_resp = len(response_mask)
-        response_ids = merged.token_ids[-n_resp:] if n_resp else []
-        prompt_ids = merged.token_ids[: len(merged.token_ids) - n_resp]
+    def _retime(self, videos: list | None) -> None:
+        """Qwen2.5-VL: snap each video's timing to the time axis, in place (the same tuple list
+        goes to the server and to the training forward)."""
+        if videos and self.model_type in time_axis.QWEN25_MODEL_TYPES:
+            videos[:] = [(frames, time_axis.qwen25_metadata(meta, len(frames))) for frames, meta in videos]
 
-        extra = dict(output.extra_fields)
-        extra.update({FRAMES_KEY: record, ERROR_KEY: error, "turn_scores": [], "tool_rewards": []})
-        multi_modal_data = {k: v for k, v in mm.items() if k in ("images", "videos")}
-        return AgentLoopOutput(
-            prompt_ids=prompt_ids,
-            response_ids=response_ids[: self.response_length],
-            response_mask=response_mask[: self.response_length],
-            response_logprobs=response_logprobs[: self.response_length] if response_logprobs else None,
-            multi_modal_data=multi_modal_data,
-            mm_processor_kwargs=mm_processor_kwargs,
-            num_turns=2,
-            metrics=metrics,
-            extra_fields=extra,
-            # A replaced sample is scored 0 here: verl then skips the reward manager for it, so no
-            # reward can credit an answer given without the real video.
-            reward_score=0.0 if error is not None else None,
-        )
+    async def _shrink(self, err: ValueError, messages: list[dict], images: list | None, videos: list | None,
+                      audios: list | None, mm_inputs_out: dict) -> list[int]:
+        """Over-long prompt: minimal placeholders in place of the media, else no media at all."""
+        found = re.search(r"produced (\d+) tokens", str(err))
+        grid = mm_inputs_out.get("video_grid_thw")
+        merge = int(getattr(getattr(self.processor, "video_processor", None), "merge_size", 2))
+        vision = int(grid.prod(-1).sum()) // (merge * merge) if grid is not None else -1
+        self.error = "prompt_too_long: " + str(PromptTooLongError(
+            self.sample_id, int(found.group(1)) if found else -1, vision, self.prompt_length))
+        self.record = []
+        stand_in = placeholder_inputs(messages)
+        for current, new in ((images, stand_in.get("images")), (videos, stand_in.get("videos"))):
+            if current is not None and new is not None:
+                current[:] = new  # run() holds these very lists: server and training see the stand-ins
+        self._retime(videos)
+        self._get_mm_processor_kwargs_in_place()
+        mm_inputs_out.clear()
+        try:
+            return await super().ct_build_initial_tokens(messages, images=images, videos=videos, audios=audios,
+                                                         mm_inputs_out=mm_inputs_out)
+        except ValueError:  # the text alone is too long: drop the media, let verl left-truncate
+            messages[:] = _without_vision(messages)
+            for lst in (images, videos):
+                if lst is not None:
+                    lst.clear()
+            self._mm.pop("images", None), self._mm.pop("videos", None)
+            self._mm_kwargs.pop("video_metadata", None)
+            mm_inputs_out.clear()
+            return await super().ct_build_initial_tokens(messages, mm_inputs_out=mm_inputs_out)
+
+    def _get_mm_processor_kwargs_in_place(self) -> None:
+        fresh = time_axis.server_mm_kwargs(self._mm_kwargs, self._mm.get("videos"), self.model_type)
+        self._mm_kwargs.clear()
+        self._mm_kwargs.update(fresh)
+
+    def _layout(self, ids: list[int], videos: list | None, mm_inputs: dict) -> list[int]:
+        """Qwen3-VL: training ids in vLLM's layout; the server gets one span per video."""
+        self.server_prompt_ids = None
+        if not videos or self.model_type not in time_axis.QWEN3_MODEL_TYPES:
+            return ids
+        start, pad, end = video_spans.span_ids(self.processor)
+        chunks = video_spans.all_video_chunks(self.processor, videos, mm_inputs["video_grid_thw"])
+        train, self.server_prompt_ids = video_spans.to_vllm_layout(ids, chunks, start=start, pad=pad, end=end)
+        return train
 
 
 __all__ = ["VideoAgentLoop", "PromptTooLongError", "AGENT_NAME", "ERROR_KEY", "FRAMES_KEY",
-           "blank_video", "frames_record", "sample_id_of"]
+           "frames_record", "placeholder_inputs", "sample_id_of", "vision_items", "item_profile"]

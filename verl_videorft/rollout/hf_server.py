@@ -14,7 +14,9 @@ on a CPU. This module adds a fourth through verl's own registries:
 
 Vision inputs are rebuilt on the server from the agent loop's frames with verl's
 ``build_multimodal_processor_inputs`` and the same ``mm_processor_kwargs`` the training forward pass
-uses, so ``video_grid_thw`` / ``second_per_grid_ts`` match between rollout and update.
+uses, so ``video_grid_thw`` / ``second_per_grid_ts`` match between rollout and update; the model's
+M-RoPE is the plugin's time axis (:mod:`.time_axis`), and Qwen3-VL spans are expanded as vLLM
+expands them (:mod:`.video_spans`).
 
 Example (what the recipe sets)::
 
@@ -35,8 +37,9 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
-logger = logging.getLogger(__name__)
+from verl_videorft.rollout import time_axis, video_spans
 
+logger = logging.getLogger(__name__)
 _SERVER_PREFIX = "hf_server_"
 
 
@@ -54,6 +57,7 @@ def _load_model(path: str, trust_remote_code: bool = False) -> torch.nn.Module:
         model = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
     except (ValueError, KeyError):
         model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    time_axis.install_on_model(model)  # Qwen2.5-VL: vLLM's M-RoPE rule, as training uses
     return model.eval()
 
 
@@ -107,9 +111,15 @@ class HFRolloutServer:
         return await asyncio.to_thread(self._generate_sync, list(prompt_ids), dict(sampling_params),
                                        image_data, video_data, mm_processor_kwargs or {})
 
-    def _vision_inputs(self, prompt_ids: list[int], images, videos, mm_kwargs) -> dict[str, torch.Tensor]:
+    def _vision_inputs(self, prompt_ids: list[int], images, videos, mm_kwargs) -> tuple[list[int], dict]:
+        """``(prompt ids to generate from, vision inputs)`` rebuilt from the request's frames.
+
+        Expanded pads (Qwen2.5-VL, as verl's builder makes them) are checked against the frames;
+        Qwen3-VL arrives as one ``<|vision_start|><|video_pad|><|vision_end|>`` span per video and is
+        expanded here exactly as vLLM 0.24 expands it (:func:`~.video_spans.expand_spans`).
+        """
         if not images and not videos:
-            return {}
+            return prompt_ids, {}
         from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
 
         # Collapse the expanded pad runs so the processor re-expands them (as verl's training path does).
@@ -120,8 +130,14 @@ class HFRolloutServer:
             if not (tok in pad_ids and collapsed and collapsed[-1] == tok):
                 collapsed.append(tok)
         text = self.tokenizer.decode(collapsed, skip_special_tokens=False)
+        # The tuple's metadata is the one to use; the request's copy is there for vLLM (time_axis).
+        kwargs = {k: v for k, v in mm_kwargs.items() if k != "video_metadata"}
         out = build_multimodal_processor_inputs(self.processor, text=[text], images=images, videos=videos,
-                                                mm_processor_kwargs=mm_kwargs)
+                                                mm_processor_kwargs=kwargs)
+        if videos and time_axis.model_type_of(self.model) in time_axis.QWEN3_MODEL_TYPES:
+            start, pad, end = video_spans.span_ids(self.processor)
+            chunks = video_spans.all_video_chunks(self.processor, videos, out["video_grid_thw"])
+            prompt_ids = video_spans.expand_spans(prompt_ids, chunks, start=start, pad=pad, end=end)
         # Only the vision features are used; the prompt ids stay the agent loop's. Their pad counts
         # must agree or the model would mis-place the features.
         expanded = out["input_ids"][0].tolist()
@@ -138,7 +154,7 @@ class HFRolloutServer:
             types = [1 if t == getattr(self.processor, "image_token_id", None) else
                      2 if t == getattr(self.processor, "video_token_id", None) else 0 for t in prompt_ids]
             vision["mm_token_type_ids"] = torch.tensor([types], dtype=vision["mm_token_type_ids"].dtype)
-        return vision
+        return prompt_ids, vision
 
     @torch.no_grad()
     def _generate_sync(self, prompt_ids, sampling_params, images, videos, mm_kwargs) -> TokenOutput:
@@ -152,7 +168,7 @@ class HFRolloutServer:
             max_tokens = min(cfg.response_length, cfg.prompt_length + cfg.response_length - len(prompt_ids))
         max_tokens = max(1, int(max_tokens))
         with self._lock:
-            vision = self._vision_inputs(prompt_ids, images, videos, mm_kwargs)
+            prompt_ids, vision = self._vision_inputs(prompt_ids, images, videos, mm_kwargs)
             input_ids = torch.tensor([prompt_ids], dtype=torch.long)
             out = self._decode_loop(input_ids, vision, max_tokens, temperature, top_p, top_k)
         token_ids, logps, finished = out
