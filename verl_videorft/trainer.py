@@ -10,8 +10,10 @@ Metrics: verl 0.9.1's V1 trainer computes every reward component (the manager's 
 stores it with each trajectory in TransferQueue, but logs only the summed score. This subclass,
 registered with verl's own ``register_trainer`` and chosen by ``trainer.v1.trainer_mode=videorft_sync``,
 reads those per-sample dicts back after verl's metrics and adds, for every numeric key,
-``reward/<key>/mean|max|min``; plus ``videorft/bad_samples`` (samples the agent loop replaced after
-a decode failure or an over-long prompt) and ``timing_s/trajectory/{generate,reward}/*`` (where the
+``reward/<key>/mean|max|min``; plus ``videorft/bad_samples`` (rollouts the agent loop replaced after
+a decode failure or an over-long prompt, ``n`` per prompt), ``videorft/skipped/<reason>`` (every
+record skipped for the step's prompts, by reason, once per prompt: :mod:`verl_videorft.data.skips`)
+and ``timing_s/trajectory/{generate,reward}/*`` (where the
 rollout phase's time goes). Everything else is verl's ``PPOTrainerSync``.
 
     >>> reward_component_metrics([{"reward_extra_info": {"acc": 1.0, "format": 0.0}},
@@ -29,6 +31,7 @@ from typing import Any
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from verl_videorft.config import reward_config
+from verl_videorft.data.skips import skip_metrics
 from verl_videorft.names import ERROR_KEY, REWARD_EXTRA_INFO_KEY
 from verl_videorft.rewards.group_terms import compute_group_terms, group_term_metrics, member_of
 
@@ -128,6 +131,22 @@ class VideoRFTTrainerSync(PPOTrainerSync):
             metrics.update(trajectory_timing_metrics([m for m, r in zip(data["metrics"], real) if r]))
         except Exception as exc:  # metrics must never stop training
             logger.warning("videorft: reward component metrics unavailable: %s: %s", type(exc).__name__, exc)
+        self._add_skip_metrics(batch, metrics)
+
+    def _add_skip_metrics(self, batch, metrics: dict) -> None:
+        """``videorft/skipped/<reason>``: records the dataset skipped for this batch's prompts (carried
+        in each prompt's ``extra_info``) and prompts the agent loop replaced, once per prompt (uid)."""
+        try:
+            import transfer_queue as tq
+
+            data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                                   select_fields=["extra_info", "extra_fields"])
+            rows = [(key.split("_", 1)[0], info, extra) for key, tag, info, extra in
+                    zip(batch.keys, batch.tags, _as_list(data["extra_info"]), _as_list(data["extra_fields"]))
+                    if not tag.get("is_padding", False)]
+            metrics.update(skip_metrics(rows))
+        except Exception as exc:  # metrics must never stop training
+            logger.warning("videorft: skip metrics unavailable: %s: %s", type(exc).__name__, exc)
 
 
 def _as_list(values: Any) -> list:

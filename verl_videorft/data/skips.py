@@ -9,6 +9,9 @@
   (empty, not a regular file; or, found by the agent loop, it does not decode);
 - ``prompt_too_long``: found by the agent loop, the prompt does not fit ``max_prompt_length``.
 
+The agent loop flags a prompt it replaced in ``extra_fields["videorft_error"]``
+(``decode_error: …`` → ``corrupt_media``, ``prompt_too_long: …``).
+
 **Replacement.** A skipped position is replaced by a record drawn with a generator seeded by
 ``(seed, position)``: a few random draws among positions not known to be bad, then a scan from a
 random start, so a long run of bad records is replaced by different records (not the next good
@@ -21,10 +24,11 @@ prompt's ``extra_info`` and ``uid``; ``videorft_sync`` adds the counts once per 
 
     >>> tagged_solution("B", "multiple choice"), tagged_solution(" 3.5 ", "numerical")
     ('<answer>B</answer>', '<answer>3.5</answer>')
-    >>> skip_metrics([("u1", {SKIPPED_KEY: {"missing_media": 1}}, {}),
-    ...               ("u1", {SKIPPED_KEY: {"missing_media": 1}}, {}),
-    ...               ("u2", {}, {SKIP_REASON_KEY: "corrupt_media"})])["videorft/skipped/missing_media"]
-    1.0
+    >>> counts = skip_metrics([("u1", {SKIPPED_KEY: {"missing_media": 1}}, {}),
+    ...                        ("u1", {SKIPPED_KEY: {"missing_media": 1}}, {}),
+    ...                        ("u2", {}, {ERROR_KEY: "decode_error: bad.mp4: moov atom not found"})])
+    >>> counts["videorft/skipped/missing_media"], counts["videorft/skipped/corrupt_media"]
+    (1.0, 1.0)
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from verl_videorft.names import ERROR_KEY
 from verl_videorft.prompts import RecordError
 
 REASONS = ("bad_record", "untagged_solution", "missing_media", "corrupt_media", "prompt_too_long")
 SKIPPED_KEY = "videorft_skipped"  # extra_info: {reason: count} of the records skipped for this sample
-SKIP_REASON_KEY = "videorft_skip_reason"  # agent loop extra_fields: why the prompt was replaced (or None)
+# The agent loop's extra_fields[ERROR_KEY] is "<kind>: <message>" for a prompt it replaced (scored 0).
+AGENT_ERROR_REASONS = {"decode_error": "corrupt_media", "prompt_too_long": "prompt_too_long"}
 METRIC_PREFIX = "videorft/skipped/"
 RANDOM_DRAWS = 16  # random draws before the scan that guarantees an end
 
@@ -149,11 +155,12 @@ def skip_metrics(rows: Iterable[tuple[str, Any, Any]]) -> dict[str, float]:
         skipped = extra_info.get(SKIPPED_KEY) if isinstance(extra_info, Mapping) else None
         for reason, count in (skipped or {}).items():
             counts[reason] = counts.get(reason, 0) + int(count)
-        reason = extra_fields.get(SKIP_REASON_KEY) if isinstance(extra_fields, Mapping) else None
-        if reason:
+        error = extra_fields.get(ERROR_KEY) if isinstance(extra_fields, Mapping) else None
+        if error:
+            reason = AGENT_ERROR_REASONS.get(str(error).split(":", 1)[0], "bad_record")
             counts[reason] = counts.get(reason, 0) + 1
     return {f"{METRIC_PREFIX}{reason}": float(count) for reason, count in counts.items()}
 
 
-__all__ = ["METRIC_PREFIX", "REASONS", "SKIPPED_KEY", "SKIP_REASON_KEY", "SkipError", "UntaggedSolutionError",
+__all__ = ["AGENT_ERROR_REASONS", "METRIC_PREFIX", "REASONS", "SKIPPED_KEY", "SkipError", "UntaggedSolutionError",
            "replacement_candidates", "skip_metrics", "skip_reason", "tagged_solution"]
