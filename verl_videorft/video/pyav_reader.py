@@ -22,6 +22,8 @@ plain sequential decode.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,14 +73,23 @@ class _Converter:
         return np.rot90(arr, k=(-self.rotation // 90) % 4) if self.rotation else arr
 
 
-def packet_index(path: Path) -> tuple[list[int], list[int], float] | None:
-    """(sorted frame timestamps, keyframe frame indices, fps) from a demux pass, or ``None`` when
-    timestamps are missing or repeated (then frame order cannot be told without decoding)."""
+def _opened(source: Path | Any) -> Any:
+    """A context giving an open input container: ``source`` opened (and closed after), or an
+    already open container (left open: its owner closes it)."""
     import av
 
+    return av.open(str(source)) if isinstance(source, (str, os.PathLike)) else contextlib.nullcontext(source)
+
+
+def packet_index(source: Path | Any) -> tuple[list[int], list[int], float] | None:
+    """(sorted frame timestamps, keyframe frame indices, fps) from a demux pass, or ``None`` when
+    timestamps are missing or repeated (then frame order cannot be told without decoding).
+
+    ``source``: a path, or an open container (then demuxed to its end and left open, so
+    :func:`read_sparse` can decode from it without opening the file again)."""
     pts: list[int] = []
     keys: set[int] = set()
-    with av.open(str(path)) as container:
+    with _opened(source) as container:
         if not container.streams.video:
             raise NoVideoStream(f"no video stream (streams: {[s.type for s in container.streams]})")
         stream = container.streams.video[0]
@@ -97,7 +108,7 @@ def packet_index(path: Path) -> tuple[list[int], list[int], float] | None:
     return pts, [i for i, p in enumerate(pts) if p in keys], fps
 
 
-def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[int],
+def read_sparse(source: Path | Any, wanted: list[int], pts: list[int], keyframes: list[int],
                 size_fn: SizeFn, *, threads: bool = True) -> tuple[dict[int, np.ndarray], int, int] | None:
     """Frames at the wanted indices (by ``packet_index``'s timestamps) → ({index: frame}, rotation,
     frames the decoder produced).
@@ -105,14 +116,14 @@ def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[i
     ``None`` when a wanted frame never came out of the decoder (odd timestamps) or a seek landed
     on a frame that is not really a keyframe (some AVI indexes flag P-frames): use
     :func:`read_sequential` instead. ``threads=False`` decodes on the calling thread only (when
-    several readers already run side by side).
+    several readers already run side by side). ``source``: a path, or the open container
+    :func:`packet_index` demuxed (it saves an open: the decoder was never started on it).
     """
-    import av
-
+    fresh = isinstance(source, (str, os.PathLike))  # else demuxed to its end already: seek first
     by_pts = {pts[i]: i for i in set(wanted)}
     got: dict[int, np.ndarray] = {}
     convert = _Converter(size_fn)
-    with av.open(str(path)) as container:
+    with _opened(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO" if threads else "NONE"
         ctx = stream.codec_context
@@ -127,7 +138,7 @@ def read_sparse(path: Path, wanted: list[int], pts: list[int], keyframes: list[i
             k = bisect.bisect_right(keyframes, target) - 1
             key = keyframes[k] if k >= 0 else 0
             if packets is None or key > reached:
-                if packets is not None or key > 0:
+                if packets is not None or key > 0 or not fresh:
                     container.seek(pts[key], stream=stream, backward=True)  # also flushes
                 packets, floor, check_key = container.demux(stream), key, key > 0
             for packet in packets:

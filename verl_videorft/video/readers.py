@@ -186,22 +186,25 @@ def _read_decord(path: Path, profile: FrameProfile) -> Decoded:
 
 # -- PyAV --------------------------------------------------------------------------------------
 def _read_pyav(path: Path, profile: FrameProfile) -> Decoded:
+    import av
+
     size_fn = lambda h, w: target_size(h, w, profile)  # noqa: E731
-    index = vp.packet_index(path)
-    if index is not None:
-        pts, keyframes, fps = index
-        if not pts:
-            raise VideoDecodeError(path, "no video frames")
-        indices = uniform_indices(len(pts), profile.nframes)
-        try:
-            sparse = _read_sparse_runs(path, indices, pts, keyframes, size_fn)
-        except Exception as err:  # noqa: BLE001 - e.g. a demuxer that cannot seek
-            logger.debug("sparse PyAV decode failed on %s: %s", path, err)
-            sparse = None
-        if sparse is not None:
-            kept, rotation, decoded = sparse
-            frames = np.stack([kept[i] for i in indices])
-            return frames, frame_meta(fps, len(pts), indices, "pyav", rotation, decoded)
+    with av.open(str(path)) as container:  # indexed, then decoded from: one open
+        index = vp.packet_index(container)
+        if index is not None:
+            pts, keyframes, fps = index
+            if not pts:
+                raise VideoDecodeError(path, "no video frames")
+            indices = uniform_indices(len(pts), profile.nframes)
+            try:
+                sparse = _read_sparse_runs(path, container, indices, pts, keyframes, size_fn)
+            except Exception as err:  # noqa: BLE001 - e.g. a demuxer that cannot seek
+                logger.debug("sparse PyAV decode failed on %s: %s", path, err)
+                sparse = None
+            if sparse is not None:
+                kept, rotation, decoded = sparse
+                frames = np.stack([kept[i] for i in indices])
+                return frames, frame_meta(fps, len(pts), indices, "pyav", rotation, decoded)
     # no usable timestamps, or they did not match the decoded frames: count by decoding
     total = len(index[0]) if index else _count_frames(path)
     if total < 1:
@@ -220,17 +223,17 @@ def _read_pyav(path: Path, profile: FrameProfile) -> Decoded:
     return frames, frame_meta(fps, total, indices, "pyav", rotation, work)
 
 
-def _read_sparse_runs(path: Path, indices: list[int], pts: list[int], keyframes: list[int],
+def _read_sparse_runs(path: Path, container: Any, indices: list[int], pts: list[int], keyframes: list[int],
                       size_fn: vp.SizeFn) -> tuple[dict[int, np.ndarray], int, int] | None:
     """:func:`~verl_videorft.video.pyav_reader.read_sparse`, split at keyframes over
     ``decode_workers()`` readers like the decord reader (PyAV releases the GIL while decoding
-    too); ``None`` if any run is."""
+    too); ``None`` if any run is. The first run decodes from ``container`` (already open)."""
     runs = split_at_keyframes(sorted(set(indices)), keyframes, decode_workers())
     if len(runs) == 1:
-        return vp.read_sparse(path, indices, pts, keyframes, size_fn)
+        return vp.read_sparse(container, indices, pts, keyframes, size_fn)
     later = [shared_pool(len(runs) - 1).submit(vp.read_sparse, path, run, pts, keyframes, size_fn,
                                          threads=False) for run in runs[1:]]
-    results = [vp.read_sparse(path, runs[0], pts, keyframes, size_fn, threads=False)]
+    results = [vp.read_sparse(container, runs[0], pts, keyframes, size_fn, threads=False)]
     results += [f.result() for f in later]
     if any(r is None for r in results):
         return None
