@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 pytest.importorskip("verl")
 
@@ -76,3 +77,43 @@ def test_reward_component_metrics():
     ])
     assert m["reward/acc/mean"] == 0.5 and m["reward/format/max"] == 1.0 and m["reward/acc/min"] == 0.0
     assert m["videorft/bad_samples"] == 1.0 and not any("note" in k for k in m)
+
+
+# ---- which platform verl picks: the detectors patched to simulate each kind of host -------------------
+@pytest.fixture
+def detect(monkeypatch, tmp_path):
+    """verl's own platform detection with the host faked: ``detect(gpu=, driver=, env=)`` → name."""
+    import shutil
+
+    import verl  # noqa: F401 - loads the plugin, which registers the cpu platform
+    from verl.plugin.platform import platform_manager
+
+    from verl_videorft.cpu import platform as cpu_platform
+
+    assert "cpu" in platform_manager.PlatformRegistry.registered_names()
+    monkeypatch.setattr(shutil, "which", lambda cmd, *a, **k: None)  # no nvidia-smi / rocm-smi on PATH
+    driver = tmp_path / "nvidia-version"
+
+    def run(*, gpu: bool, driver_loaded: bool = False, env: str | None = None) -> str:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: int(gpu))
+        if driver_loaded:
+            driver.write_text("NVRM version: 550")
+        monkeypatch.setattr(cpu_platform, "NVIDIA_DRIVER_FILES", (str(driver) if driver_loaded else "/no/such/file",))
+        if env is None:
+            monkeypatch.delenv("VERL_PLATFORM", raising=False)
+        else:
+            monkeypatch.setenv("VERL_PLATFORM", env)
+        return platform_manager._detect_platform_name()
+
+    return run
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    (dict(gpu=True), "nvidia"),                                   # GPU host, no nvidia-smi (containers)
+    (dict(gpu=False, driver_loaded=True), "nvidia"),              # CPU-only Ray actor on a GPU node
+    (dict(gpu=True, env="cpu"), "cpu"),                           # asked for: VERL_PLATFORM=cpu
+    (dict(gpu=False), "cpu"),                                     # a CPU-only host
+])
+def test_cpu_platform_only_when_asked_or_no_gpu(detect, host, expected):
+    assert detect(**host) == expected

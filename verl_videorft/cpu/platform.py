@@ -3,7 +3,13 @@
 verl 0.9.1 ships NVIDIA, Ascend and ROCm platforms only and falls back to ``nvidia`` (device
 ``cuda``) on a machine without an accelerator. Registering this class under the name ``cpu``
 (last, so every real accelerator is probed first) makes verl's auto-detection pick it on a
-CPU-only host; ``VERL_PLATFORM=cpu`` forces it anywhere.
+CPU-only host; ``VERL_PLATFORM=cpu`` (read first by verl's ``platform_manager._detect_platform_name``;
+the CPU recipe and the demo set it) forces it anywhere.
+
+It never claims a GPU host: verl's NVIDIA probe answers no when ``nvidia-smi`` is not on the PATH
+(common in containers), and verl would then take the first platform that answers yes. This one
+answers yes only when torch sees no CUDA/ROCm device and no NVIDIA driver is loaded
+(:func:`accelerator_present`); otherwise verl falls back to ``nvidia`` as it would without the plugin.
 
 Example::
 
@@ -16,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import os
 import random
 import types
 from contextlib import contextmanager
@@ -23,6 +30,20 @@ from typing import Any
 
 import torch
 from verl.plugin.platform.platform_base import PlatformBase
+
+# Files an NVIDIA kernel driver creates; present in a container given GPUs even without nvidia-smi.
+NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+def accelerator_present() -> bool:
+    """Whether this host has a GPU verl should use: torch sees a CUDA (or ROCm) device, or an NVIDIA
+    driver is loaded (a CPU-only Ray actor on a GPU node may see no device, but the node has them)."""
+    try:
+        if torch.cuda.is_available() and torch.cuda.device_count() > 0:
+            return True
+    except Exception:  # noqa: BLE001 - a broken CUDA setup is not a CPU host either
+        return True
+    return any(os.path.exists(f) for f in NVIDIA_DRIVER_FILES)
 
 
 class _CpuDeviceModule(types.ModuleType):
@@ -123,8 +144,9 @@ class CPUPlatform(PlatformBase):
         return True
 
     def is_platform_available(self, use_smi_check: bool = False) -> bool:
-        # Probed after nvidia/huawei/amd (registration order), so reaching here means no accelerator.
-        return True
+        # Probed after nvidia/huawei/amd (registration order); their probes can miss a GPU (no
+        # nvidia-smi on the PATH), so look for one again before claiming the host.
+        return os.environ.get("VERL_PLATFORM", "").strip().lower() == "cpu" or not accelerator_present()
 
     def current_device(self) -> str:  # type: ignore[override]
         # verl passes this straight to `.to(...)`, `device=` and `model.to_empty(device=...)`; an
