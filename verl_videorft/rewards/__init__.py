@@ -9,8 +9,9 @@
 
 ``compute_score`` is what ``reward.custom_reward_function.path=pkg://verl_videorft.rewards`` finds
 (verl's default name). It returns ``accuracy + format`` (the paper's rule part, unweighted) with
-each component as an extra key so verl logs it. The full VideoRFT reward (semantic term, gate,
-group-aware length bonus) is the ``videorft`` reward manager (:mod:`.manager`).
+each component as an extra key so verl logs it. The full VideoRFT reward is the ``videorft``
+reward manager (:mod:`.manager`: semantic term, gate) with the ``videorft_sync`` trainer (the
+group-aware length bonus, :mod:`.group_terms`).
 
 Nothing heavy is imported here: the semantic encoder loads on first use, never at import.
 """
@@ -69,7 +70,7 @@ def semantic_score(data_source: str, solution_str: str, ground_truth: str,
     """verl-style semantic reward alone (ungated), frames from ``extra_info["media_path"]``.
 
     Kwargs are :class:`~verl_videorft.rewards.semantic.SemanticConfig` fields (``encoder=``,
-    ``aggregate=``, ...). Scores one completion per call; the ``videorft`` manager batches a group.
+    ``aggregate=``, ...). Scores one completion per call, as the ``videorft`` manager does.
     """
     from verl_videorft.rewards.semantic import SemanticConfig, get_scorer
 

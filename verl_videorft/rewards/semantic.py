@@ -7,8 +7,9 @@ L2-normalised). ``aggregate="per_frame"`` is the released code's variant,
 
 Cost model: frames come from :func:`verl_videorft.video.sample_frames` (same profile as the
 rollout, its decode cache) and each video's frame embeddings are computed once per process and
-kept in an LRU keyed by (file identity, frame profile, encoder); the texts of a group are encoded in
-one batch. A missing or undecodable video scores 0 and is counted, never raised.
+kept in an LRU keyed by (file identity, frame profile, encoder), one encode per video in flight;
+the texts of one call are encoded in one batch (the manager sends one). A missing or undecodable
+video scores 0 and is counted, never raised.
 
 Disk tier (optional): with ``embedding_cache_dir`` (or env ``VIDEORFT_EMBEDDING_CACHE_DIR``) each
 video's embeddings are also written there as one ``<sha256 of the key>.npy`` (atomic rename) and
