@@ -131,7 +131,9 @@ def read_sparse(source: Path | Any, wanted: list[int], pts: list[int], keyframes
         reached = -1  # highest frame index whose packet the decoder has been given
         floor = 0  # frames before the keyframe we seeked to may be broken (open GOP): ignore
         check_key = False  # after a seek the first frame must really be a keyframe
-        decoded = 0  # frames out of the decoder (non-reference frames skipped never come out)
+        # frames out of the decoder (skipped non-reference frames never come out; the few still in
+        # its reorder queue when a stretch ends are decoded but not counted)
+        decoded = 0
         for target in sorted(by_pts.values()):
             if target in got:
                 continue
