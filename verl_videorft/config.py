@@ -136,6 +136,32 @@ class LengthBonusConfig:
     acc_threshold: float = 0.1
 
 
+@dataclass
+class TemporalConfig:
+    """T-GRPO, Video-R1's temporal contrast (VideoRFT removed it): for each video prompt,
+    ``n_shuffled`` extra rollouts on a seeded permutation of the same decoded frames, scored for
+    accuracy only and never trained on; when the group's mean ordered accuracy ≥ ``mu`` × its mean
+    shuffled accuracy, ``alpha`` is added to the accuracy of each ordered rollout whose accuracy
+    exceeds ``acc_threshold`` (:mod:`verl_videorft.rewards.temporal`, :mod:`verl_videorft.rollout.temporal`)."""
+
+    enable: bool = False  # Video-R1's run scripts pass --temporal true; VideoRFT has no such term
+    alpha: float = 0.3  # released: "temporal_rewards_per_func[mask, 0] + 0.3"
+    mu: float = 0.8  # released: "acc_mean >= 0.8 * shuffled_acc_mean"; Video-R1 paper: 1.0
+    n_shuffled: Optional[int] = None  # None: rollout.n // 2 (released: "self.num_generations // 2")
+    acc_threshold: float = 0.1  # released: "mask = temporal_rewards_per_func[:, 0] > 0.1"
+    # None: rollout.response_length (released: the same max_completion_length as the ordered ones)
+    max_response_length: Optional[int] = None
+    seed: int = 0  # permutation seed, with the step and the sample (released: unseeded torch.randperm)
+
+    def __post_init__(self) -> None:
+        if self.n_shuffled is not None and self.n_shuffled < 0:
+            raise ConfigError(f"temporal.n_shuffled must be >= 0, got {self.n_shuffled}")
+        if self.max_response_length is not None and self.max_response_length < 1:
+            raise ConfigError(f"temporal.max_response_length must be >= 1, got {self.max_response_length}")
+        if self.mu < 0:
+            raise ConfigError(f"temporal.mu must be >= 0, got {self.mu}")
+
+
 @dataclass(frozen=True)
 class RayActorConfig:
     """Where the semantic encoder runs: one named Ray actor that Ray accounts for."""
@@ -200,6 +226,7 @@ class RewardConfig:
     weights: WeightsConfig = field(default_factory=WeightsConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     length_bonus: LengthBonusConfig = field(default_factory=LengthBonusConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)  # T-GRPO (off: VideoRFT)
     accuracy: AccuracyOptions = field(default_factory=AccuracyOptions)
     semantic: SemanticRewardConfig = field(default_factory=SemanticRewardConfig)
 

@@ -21,6 +21,9 @@ TRAINER_MODE = "videorft_sync"  # trainer.v1.trainer_mode
 FRAMES_KEY = "videorft_frames"  # per vision item: path, frame indices, profile, sample fps
 ERROR_KEY = "videorft_error"  # None, or why the sample was replaced (decode error, over-long prompt)
 REWARD_EXTRA_INFO_KEY = "reward_extra_info"  # verl's own key for the manager's per-sample extras
+# T-GRPO: {"video": bool, "planned": int, "acc": [float, ...]} of this trajectory's shuffled-frame
+# rollouts (only their accuracies: the rollouts themselves never leave the agent loop)
+SHUFFLED_KEY = "videorft_shuffled"
 
 # -- the reward manager's reward_extra_info (one logged curve each) -------------------------------
 ACC_KEY = "acc"

@@ -2,7 +2,9 @@
 
 Group terms: verl scores each trajectory alone; this trainer adds the terms that need a prompt's
 whole group (:mod:`verl_videorft.rewards.group_terms`: the length bonus) in ``_compute_advantage``,
-where verl's V1 trainer holds complete groups, before the advantages: each row's bonus is added to
+where verl's V1 trainer holds complete groups, before the advantages (with
+``reward.videorft.temporal.enable``, also T-GRPO's temporal bonus, and ``tgrpo/*`` metrics: see
+:func:`tgrpo_step_metrics`): each row's bonus is added to
 its ``rm_scores`` at the last response token (where verl puts the score), and logged as
 ``reward/<term>/*`` with ``videorft/groups/{groups,partial_groups,aborted_members,padding_rows}``.
 
@@ -30,10 +32,17 @@ from typing import Any
 
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
-from verl_videorft.config import reward_config
+from verl_videorft.config import RewardConfig, reward_config
 from verl_videorft.data.skips import skip_metrics
 from verl_videorft.names import ERROR_KEY, REWARD_EXTRA_INFO_KEY
-from verl_videorft.rewards.group_terms import compute_group_terms, group_term_metrics, member_of
+from verl_videorft.rewards.group_terms import (
+    Member,
+    compute_group_terms,
+    group_term_metrics,
+    member_of,
+    usable_groups,
+)
+from verl_videorft.rewards.temporal import temporal_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +115,11 @@ class VideoRFTTrainerSync(PPOTrainerSync):
                                select_fields=["rm_scores", "extra_fields"])
         rows = [member_of(key, tag, extra)
                 for key, tag, extra in zip(batch.keys, batch.tags, _as_list(data["extra_fields"]))]
-        result = compute_group_terms(rows, reward_config(self.config),
-                                     int(self.config.actor_rollout_ref.rollout.n))
+        settings = reward_config(self.config)
+        result = compute_group_terms(rows, settings, int(self.config.actor_rollout_ref.rollout.n))
         metrics.update(group_term_metrics(result, rows))
+        if settings.temporal.enable:
+            metrics.update(tgrpo_step_metrics(rows, settings))
         if not result.total.any():
             return
         scores = [row.clone() for row in data["rm_scores"].unbind()]
@@ -147,6 +158,13 @@ class VideoRFTTrainerSync(PPOTrainerSync):
             metrics.update(skip_metrics(rows))
         except Exception as exc:  # metrics must never stop training
             logger.warning("videorft: skip metrics unavailable: %s: %s", type(exc).__name__, exc)
+
+
+def tgrpo_step_metrics(rows: list[Member], settings: RewardConfig) -> dict[str, float]:
+    """T-GRPO's ``tgrpo/*`` over the batch's usable groups (the bonus itself is ``reward/temporal_bonus/*``)."""
+    groups = [[rows[i] for i in idx] for idx in usable_groups(rows).values()]
+    planned = sum(m.shuffled_planned for group in groups for m in group)
+    return temporal_metrics(groups, settings.temporal, planned=planned)
 
 
 def _as_list(values: Any) -> list:

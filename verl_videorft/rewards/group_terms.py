@@ -7,7 +7,7 @@ the batch's prompts). The ``videorft_sync`` trainer (:mod:`verl_videorft.trainer
 scores. Nothing waits: a group is whatever members reached the batch.
 
 A group term is a function ``(members of one group, RewardConfig) -> one value per member``;
-:data:`GROUP_TERMS` lists them by name (the length bonus now; add a temporal term the same way).
+:data:`GROUP_TERMS` lists them by name (the length bonus, and T-GRPO's temporal bonus: :mod:`.temporal`).
 A *partial* group (fewer members than ``rollout.n``: verl keeps failed groups sampleable and pads
 the missing trajectories) gets its terms from the members it has; an *aborted* member (the agent
 loop replaced it, or it carries no reward) counts for nothing and gets nothing; verl's padding
@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from verl_videorft.config import RewardConfig
-from verl_videorft.names import ACC_KEY, ERROR_KEY, RESPONSE_LENGTH_KEY, REWARD_EXTRA_INFO_KEY
+from verl_videorft.names import ACC_KEY, ERROR_KEY, RESPONSE_LENGTH_KEY, REWARD_EXTRA_INFO_KEY, SHUFFLED_KEY
+from verl_videorft.rewards.temporal import temporal_bonus
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class Member:
     length: int  # response tokens
     aborted: bool = False  # replaced by the agent loop, or no reward: takes part in nothing
     padding: bool = False  # verl's synthetic padding row: ignored
+    # T-GRPO (extra_fields[SHUFFLED_KEY], written by the agent loop): whether the prompt has a video,
+    # how many shuffled-frame rollouts this member was to generate, and the accuracies of those that did
+    video: bool = False
+    shuffled_planned: int = 0
+    shuffled_acc: tuple[float, ...] = ()
 
 
 GroupTerm = Callable[[Sequence[Member], RewardConfig], list[float]]
@@ -56,7 +62,7 @@ def length_bonus(group: Sequence[Member], config: RewardConfig) -> list[float]:
             for m, ok in zip(group, right)]
 
 
-GROUP_TERMS: dict[str, GroupTerm] = {"length_bonus": length_bonus}
+GROUP_TERMS: dict[str, GroupTerm] = {"length_bonus": length_bonus, "temporal_bonus": temporal_bonus}
 
 
 @dataclass
@@ -73,18 +79,27 @@ def member_of(key: str, tag: Mapping[str, Any], extra_fields: Any) -> Member:
     extra = extra_fields if isinstance(extra_fields, Mapping) else {}
     info = extra.get(REWARD_EXTRA_INFO_KEY) or {}
     aborted = extra.get(ERROR_KEY) is not None or ACC_KEY not in info
+    shuffled = extra.get(SHUFFLED_KEY) if isinstance(extra.get(SHUFFLED_KEY), Mapping) else {}
     return Member(uid=key.split("_", 1)[0], acc=float(info.get(ACC_KEY, 0.0)),
                   length=int(info.get(RESPONSE_LENGTH_KEY, 0)), aborted=aborted,
-                  padding=bool(tag.get("is_padding", False)))
+                  padding=bool(tag.get("is_padding", False)), video=bool(shuffled.get("video", False)),
+                  shuffled_planned=int(shuffled.get("planned", 0)),
+                  shuffled_acc=tuple(float(a) for a in shuffled.get("acc") or ()))
+
+
+def usable_groups(rows: Sequence[Member]) -> dict[str, list[int]]:
+    """Row positions of each ``uid``'s members that take part in group terms (not padding, not aborted)."""
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(rows):
+        if not m.padding and not m.aborted:
+            groups.setdefault(m.uid, []).append(i)
+    return groups
 
 
 def compute_group_terms(rows: Sequence[Member], config: RewardConfig, group_size: int,
                         terms: Mapping[str, GroupTerm] = GROUP_TERMS) -> GroupTermResult:
     """Every group term for every row of a batch; rows of one ``uid`` form a group."""
-    groups: dict[str, list[int]] = {}
-    for i, m in enumerate(rows):
-        if not m.padding and not m.aborted:
-            groups.setdefault(m.uid, []).append(i)
+    groups = usable_groups(rows)
     values = {name: np.zeros(len(rows)) for name in terms}
     for idx in groups.values():
         members = [rows[i] for i in idx]
