@@ -65,6 +65,7 @@ def stage_file(out: Path, stage: str) -> StageFile:
 def load_items(files: Sequence[str], media_root: str | None) -> list[st.Item]:
     """Every record as a work item; a record that cannot be used gets ``bad_record`` (its error
     names file and line). Raises ``ValueError`` naming both lines when a ``problem_id`` repeats."""
+    from verl_videorft.data.record_check import check_record, resolve_media_path
     from verl_videorft.data.records import RecordFile
     from verl_videorft.prompts import RecordError
 
@@ -82,7 +83,7 @@ def load_items(files: Sequence[str], media_root: str | None) -> list[st.Item]:
                 if rec.get("problem_id") is not None:
                     item["problem_id"] = str(rec["problem_id"])
                 check_record(rec)
-                item["media"] = media_path(rec["path"], root)
+                item["media"] = resolve_media_path(rec["path"], root)
             except RecordError as err:
                 item["bad_record"] = f"{where}: {str(err).removeprefix(where + ': ')}"
             pid = item["problem_id"]
@@ -92,25 +93,6 @@ def load_items(files: Sequence[str], media_root: str | None) -> list[st.Item]:
             seen[pid] = where
             items.append(item)
     return items
-
-
-def check_record(rec: dict) -> None:
-    """What the stages need: a question they can build, a solution and a media path (raises
-    ``RecordError`` naming the field). Not :mod:`verl_videorft.data.dataset`'s check: importing
-    that module imports verl (half a minute on 2 cores) for a tool that never trains."""
-    from verl_videorft.prompts import RecordError, build_question
-
-    for key in ("problem", "solution", "path"):
-        if not isinstance(rec.get(key), str) or not rec[key]:
-            raise RecordError(f"missing or non-string field {key!r}")
-    build_question(rec)  # unknown problem_type, malformed options
-
-
-def media_path(path: str, root: str) -> str:
-    """Absolute media path (``file://`` and ``~`` allowed; relative paths join ``root``), as the
-    dataset resolves it."""
-    path = os.path.expanduser(path.removeprefix("file://"))
-    return os.path.normpath(path if os.path.isabs(path) else os.path.join(root, path))
 
 
 def attach_rows(items: list[st.Item], out: Path) -> None:

@@ -29,7 +29,6 @@ import collections
 import logging
 import os
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -37,14 +36,13 @@ import torch
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from verl_videorft.config import DataConfig, data_config
+from verl_videorft.data.record_check import DATA_TYPES, check_record, resolve_media_path
 from verl_videorft.data.records import RecordFile, RecordFileError
 from verl_videorft.data.skips import SKIPPED_KEY, SkipError, replacement_candidates, skip_reason, tagged_solution
 from verl_videorft.prompts import RecordError, build_question
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_KEYS = ("problem", "problem_type", "solution", "path")
-DATA_TYPES = ("video", "image")
 # the key in a vision item that carries the sample's frame profile to the decode hook
 PROFILE_KEY = "videorft_profile"
 # process-wide counts of samples that could not be used: {"bad_record": n, "missing_media": n, ...}
@@ -61,35 +59,6 @@ class MediaError(SkipError):
 
 class SampleDecodeError(RuntimeError):
     """A sample's image or video could not be decoded; the message names each file and reason."""
-
-
-def resolve_media_path(path: str, root: str | os.PathLike) -> str:
-    """Absolute media path: absolute paths stay, relative ones (``./LLaVA-Video-178K/x.mp4``) join ``root``.
-
-    >>> resolve_media_path("./LLaVA-Video-178K/x.mp4", "/data")
-    '/data/LLaVA-Video-178K/x.mp4'
-    >>> resolve_media_path("file:///v/a.mp4", "/data")
-    '/v/a.mp4'
-    """
-    if path.startswith("file://"):
-        path = path[len("file://"):]
-    path = os.path.expanduser(path)
-    if not os.path.isabs(path):
-        path = os.path.join(os.fspath(root), path)
-    return os.path.normpath(path)
-
-
-def check_record(rec: Mapping) -> None:
-    """Raise :class:`RecordError` naming the field when a record cannot become a sample."""
-    for key in REQUIRED_KEYS:
-        if key not in rec or rec[key] is None:
-            raise RecordError(f"missing field {key!r}")
-        if not isinstance(rec[key], str):
-            raise RecordError(f"field {key!r} must be a string, got {type(rec[key]).__name__}")
-    data_type = rec.get("data_type", "video")
-    if data_type not in DATA_TYPES:
-        raise RecordError(f"field 'data_type' is {data_type!r}, expected one of {list(DATA_TYPES)}")
-    build_question(rec)  # raises on unknown problem_type / bad options
 
 
 def vision_item(data_type: str, media_path: str, profile) -> dict[str, Any]:

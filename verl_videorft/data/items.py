@@ -76,7 +76,7 @@ def check_strict(rec: Mapping[str, Any], media: str) -> None:
 def iter_items(files: Iterable[str], media_root: str | None = None, *, strict: bool = False) -> Iterator[Item]:
     """Every record of every file, checked (keys, problem type; :func:`check_strict` when ``strict``),
     with its absolute media path. A file that cannot be read at all raises ``RecordFileError``."""
-    from verl_videorft.data.dataset import check_record, resolve_media_path
+    from verl_videorft.data.record_check import check_record, resolve_media_path
     from verl_videorft.data.records import RecordFile
 
     for file in files:

@@ -17,11 +17,11 @@ names the file, the record's line and the field, and the runner lists it as a fa
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verl_videorft.data.record_check import DATA_TYPES, check_record, resolve_media_path
 from verl_videorft.data.records import RecordFile
 from verl_videorft.prompts import DEFAULT_PROMPT_STYLE, RecordError, build_question, check_style
 
@@ -62,7 +62,8 @@ PAPER_TABLE1: dict[str, dict[str, float]] = {
     }.items()
 }
 
-REQUIRED_FIELDS = ("problem", "problem_type", "solution", "path")
+# MVBench's TVQA records are folders of frames (``data_type: "frame"``), read as videos.
+EVAL_DATA_TYPES = (*DATA_TYPES, "frame")
 
 # How MVBench's ``data_type: "frame"`` records (TVQA: a folder of frames, ``fps`` in the record) are
 # evaluated. "frames": the folder's sorted frames read as a video (uniform sampling as for files, the
@@ -104,11 +105,6 @@ def resolve_benchmark_key(name: str) -> str:
     raise ValueError(f"unknown benchmark {name!r}; expected one of {list(BENCHMARKS)}")
 
 
-def _media_path(root: Path, rel: str) -> str:
-    # Video-R1 writes "./Folder/clip.mp4"; an absolute path is taken as it is.
-    return os.path.normpath(rel if os.path.isabs(rel) else os.path.join(root, rel))
-
-
 def _frame_fps(record: dict) -> float | None:
     """The ``fps`` a frame-folder record states (MVBench TVQA: 3); None when absent or unusable."""
     fps = record.get("fps")
@@ -127,28 +123,20 @@ def make_sample(record: Any, benchmark: str, index: int, media_root: Path, sourc
     where = source or f"{benchmark}[{index}]"
     if not isinstance(record, dict):
         return EvalSample(uid, benchmark, index, None, "", "", "", "", "", {}, f"{where}: record is not an object")
-    missing = [k for k in REQUIRED_FIELDS if not isinstance(record.get(k), str)]
     data_type = str(record.get("data_type", "video"))
     base = dict(uid=uid, benchmark=benchmark, index=index, problem_id=record.get("problem_id", index),
                 problem_type=str(record.get("problem_type", "")), data_type=data_type, record=record)
-    if missing:
-        return EvalSample(**base, question="", solution="", media_path="",
-                          error=f"{where}: missing or non-string field(s) {missing}")
+    solution = record["solution"] if isinstance(record.get("solution"), str) else ""
     try:
+        check_record(record, EVAL_DATA_TYPES)
         question = build_question(record, prompt_style, for_eval=True)
     except RecordError as e:
-        return EvalSample(**base, question="", solution=record["solution"], media_path="", error=f"{where}: {e}")
-    media_path = _media_path(media_root, record["path"])
-    if data_type == "frame":
-        if frame_records == "no_video":
-            return EvalSample(**{**base, "data_type": "none"}, question=question, solution=record["solution"],
-                              media_path="")
-        return EvalSample(**base, question=question, solution=record["solution"], media_path=media_path,
-                          fps=_frame_fps(record))
-    if data_type not in ("video", "image"):
-        return EvalSample(**base, question=question, solution=record["solution"], media_path="",
-                          error=f"{where}: field 'data_type' must be 'video', 'image' or 'frame', got {data_type!r}")
-    return EvalSample(**base, question=question, solution=record["solution"], media_path=media_path)
+        return EvalSample(**base, question="", solution=solution, media_path="", error=f"{where}: {e}")
+    if data_type == "frame" and frame_records == "no_video":
+        return EvalSample(**{**base, "data_type": "none"}, question=question, solution=solution, media_path="")
+    return EvalSample(**base, question=question, solution=solution,
+                      media_path=resolve_media_path(record["path"], media_root),
+                      fps=_frame_fps(record) if data_type == "frame" else None)
 
 
 def load_benchmark(path: str | Path, benchmark: str | None = None, *, media_root: str | Path | None = None,
