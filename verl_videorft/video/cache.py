@@ -31,7 +31,7 @@ from cachetools import LRUCache
 
 Entry = tuple[np.ndarray, dict[str, Any]]
 
-MAX_ERRORS = 4096  # remembered failures (key -> exception), oldest dropped first
+MAX_ERRORS = 4096  # remembered failures (key -> exception), least recently seen dropped first
 DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB: ~170 train clips (16 × 448×252×3 ≈ 5.4 MB each) plus headroom
 
 
