@@ -3,12 +3,14 @@
     ray.data.from_items(records) -> map_batches(StageWorker "describe") -> ... "filter" -> driver
 
 Each selected stage is a ``map_batches`` over a pool of ``ray_workers`` actors (``ray_gpus`` GPUs
-each for the model stages; an actor loads its engine once). Records stream through all stages, so
-on a cluster describe, reason and revise run side by side on different GPUs. The first stage that
-looks at a video decodes it (the project's sampler) and the frames ride along in the row to revise
-and filter: one decode per video, no shared disk needed. The driver is the only writer: it
-appends each row to its stage file (fsync per batch) as batches come out, so a run that dies
-keeps what was written, and a rerun sends only the unfinished records into the pipeline.
+each for the model stages; an actor loads its engine once), on the project's shared runner
+(:mod:`verl_videorft.offline.ray_data`, which ``data precompute --ray`` and ``eval --ray`` use too).
+Records stream through all stages, so on a cluster describe, reason and revise run side by side
+on different GPUs. The first stage that looks at a video decodes it (the project's sampler) and
+the frames ride along in the row to revise and filter: one decode per video, no shared disk
+needed. The driver is the only writer: it appends each row to its stage file (fsync per batch)
+as batches come out, so a run that dies keeps what was written, and a rerun sends only the
+unfinished records into the pipeline.
 
 ``ray.data.llm`` (importable with Ray 2.60) is not used: its HTTP processor retries only 408, 429
 and 502-504, has no bound on requests in flight (a QPS limit only) and returns a 401 body as a
@@ -90,26 +92,19 @@ class StageWorker:
 
 def run_ray(job, items: list[st.Item], files: dict, bars: dict, engines: dict[str, Engine] | None = None) -> None:
     """Run ``job.stages`` for the unfinished ``items`` on Ray Data; rows go to ``files`` as they come."""
-    import ray
+    from verl_videorft.offline.ray_data import RayOptions, Step, run_pipeline
 
-    if not ray.is_initialized():
-        ray.init(address=job.ray_address, ignore_reinit_error=True, log_to_driver=False)
     todo = [it for it in items if any(st.needs(s, it) for s in job.stages)]
-    if not todo:
-        return
     frame_stages = [s for s in job.stages if s in FRAME_STAGES]
     last = frame_stages[-1] if frame_stages else None
-    ds = ray.data.from_items([pack(it, False) for it in sorted(todo, key=lambda it: it["media"])])
-    for stage in job.stages:
-        model = stage != "filter"
-        ds = ds.map_batches(
-            StageWorker, batch_size=job.settings.batch_size, concurrency=job.ray_workers,
-            num_gpus=job.ray_gpus if model else 0, num_cpus=job.ray_cpus,
-            fn_constructor_kwargs={"stage": stage, "spec": job.engines.get(stage), "settings": job.settings,
-                                   "frame_cache_dir": job.frame_cache_dir, "last_frame_stage": last,
-                                   "engine": (engines or {}).get(stage)})
+    steps = [Step(StageWorker, model=stage != "filter",
+                  kwargs={"stage": stage, "spec": job.engines.get(stage), "settings": job.settings,
+                          "frame_cache_dir": job.frame_cache_dir, "last_frame_stage": last,
+                          "engine": (engines or {}).get(stage)})
+             for stage in job.stages]
     by_id = {it["problem_id"]: it for it in items}
-    for batch in ds.iter_batches(batch_size=job.settings.batch_size, batch_format="numpy"):
+
+    def write(batch: dict[str, np.ndarray]) -> None:
         new: dict[str, list[dict]] = {}
         for text in batch[ITEM_COL]:
             item = json.loads(text)
@@ -122,3 +117,6 @@ def run_ray(job, items: list[st.Item], files: dict, bars: dict, engines: dict[st
             files[stage].append(rows)
             bars[stage].update(len(rows))
 
+    options = RayOptions(address=job.ray_address, workers=job.ray_workers, gpus=job.ray_gpus, cpus=job.ray_cpus)
+    rows = [pack(it, False) for it in sorted(todo, key=lambda it: it["media"])]
+    run_pipeline(rows, steps, options, job.settings.batch_size, write)
