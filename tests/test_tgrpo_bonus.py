@@ -20,7 +20,7 @@ def rows(*spec: tuple[float, tuple[float, ...]], video: bool = True) -> list[Row
 @pytest.mark.parametrize("group, bonus", [
     (rows((1.0, (0.0,)), (1.0, (0.0,)), (0.0, ())), [0.3, 0.3, 0.0]),  # order helps: right ones gain
     (rows((0.0, (1.0,)), (1.0, (1.0,))), [0.0, 0.0]),  # ordered 0.5 < 0.8 * 1.0: nothing
-    (rows((1.0, (0.5,)), (0.0, ()), (1.0, ()), (0.0, ()), (0.0, ())), [0.3, 0.0, 0.3, 0.0, 0.0]),  # μ boundary: 0.4 = 0.8·0.5 pays
+    (rows((1.0, (0.5,)), (0.0, ()), (1.0, ()), (0.0, ()), (0.0, ())), [0.3, 0, 0.3, 0, 0]),  # μ boundary: 0.4 = 0.8·0.5
     (rows((1.0, (1.0,)), (0.0, ()), (1.0, ()), (0.0, ()), (0.0, ())), [0.0] * 5),  # 0.4 < 0.8 · 1.0
     (rows((0.0, (0.0,)), (0.0, (0.0,))), [0.0, 0.0]),  # no correct rollout: condition holds, nobody gains
     (rows((0.1, (0.0,)), (0.11, ())), [0.0, 0.3]),  # acc must exceed 0.1

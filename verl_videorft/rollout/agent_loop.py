@@ -37,6 +37,7 @@ from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentL
 from verl_videorft.names import AGENT_LOOP_NAME as AGENT_NAME
 from verl_videorft.names import ERROR_KEY, FRAMES_KEY
 from verl_videorft.rollout import time_axis, video_spans
+from verl_videorft.rollout.temporal import ShuffledRollouts
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ class VideoAgentLoop(SingleTurnAgentLoop):
         self.model_type = time_axis.model_type_of(self.processor) if self.processor is not None else None
         time_axis.install_on_processor(self.processor)  # verl's training forward: the same time axis
         self.server_manager = _ServerPrompt(self.server_manager, self)
+        self.temporal = ShuffledRollouts(self)  # T-GRPO: shuffled-frame rollouts (rollout/temporal.py)
+        self.server_manager = self.temporal.client(self.server_manager)
         self.sample_id = "?"
         self.error: str | None = None
         self.record: list[dict[str, Any]] = []
@@ -158,7 +161,7 @@ class VideoAgentLoop(SingleTurnAgentLoop):
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
         self.sample_id = sample_id_of(kwargs)
-        output = await super().run(sampling_params, **kwargs)
+        output = await self.temporal.run(super().run(sampling_params, **kwargs), kwargs)
         if self.error is not None:
             logger.warning("videorft: sample %s skipped (scored 0): %s", self.sample_id, self.error)
             # verl then skips the reward manager: no answer given without the real video is credited
