@@ -63,17 +63,23 @@ def sft_messages(record: dict[str, Any], prompt_style: str = DEFAULT_PROMPT_STYL
 
 
 def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: str | None = None,
-                profile: Any = "train", quiet: bool = True, prompt_style: str = DEFAULT_PROMPT_STYLE) -> Path:
+                profile: Any = "train", quiet: bool = True, prompt_style: str = DEFAULT_PROMPT_STYLE,
+                workers: int = 1) -> Path:
     """Write the SFT parquet (``messages``, ``videos``, ``images``, ``data_source``, ``problem_id``).
 
-    Records without ``process`` / ``solution``, with unknown problem types or missing media are
-    skipped and printed to stderr as ``file:line: reason``. Media paths are stored absolute.
+    Records without ``process`` / ``solution``, with unknown problem types, failing the checks of
+    :func:`~verl_videorft.data.items.check_strict` (a literal ``<video>`` in the text, an untagged
+    solution, a video declared as an image) or media that does not decode with ``profile``
+    (``workers`` processes) are skipped and printed to stderr as ``file:line: reason``. Media paths
+    are stored absolute; ``output`` appears only once complete.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from verl_videorft.data.items import iter_items, progress
-    from verl_videorft.video import check_media, resolve_profile
+    from verl_videorft.data.media_check import decode_errors
+    from verl_videorft.data.outputs import atomic_output
+    from verl_videorft.video import resolve_profile
 
     prof = resolve_profile(profile)
     files = [str(p) for p in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
@@ -85,11 +91,14 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
     schema = pa.schema([("messages", msg_t), ("videos", pa.list_(video_t)), ("images", pa.list_(image_t)),
                         ("data_source", pa.string()), ("problem_id", pa.string())])
     rows, bad = [], 0
-    for item in progress(iter_items(files, media_root), desc="sft records", unit="rec", quiet=quiet):
+    items = list(iter_items(files, media_root, strict=True))
+    undecodable = decode_errors([it.media for it in items if not it.error], prof.to_dict(), workers=workers,
+                                quiet=quiet)
+    for item in progress(items, desc="sft records", unit="rec", quiet=quiet):
         try:
             if item.error:
                 raise RecordError(item.error)
-            if cause := check_media(item.media):
+            if cause := undecodable.get(item.media):
                 raise RecordError(f"{cause}: {item.media}")
             messages = sft_messages(item.record, prompt_style)
         except RecordError as e:
@@ -106,8 +115,8 @@ def convert_sft(inputs: str | Path | list, output: str | Path, *, media_root: st
     if not rows:
         raise RecordError(f"no usable SFT records in {files} ({bad} skipped)")
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), str(output))
+    with atomic_output(output) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
     return output
 
 

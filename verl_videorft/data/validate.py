@@ -56,7 +56,8 @@ def validate_files(inputs: list[str], profile: dict, *, media_root: str | None =
     """
     report = ValidationReport()
     by_media: dict[str, list[Item]] = {}
-    for item in progress(iter_items(inputs, media_root), desc="read records", unit="rec", quiet=quiet):
+    # strict: also untagged solutions, literal <video>/<image> in the text, data_type vs the media's kind
+    for item in progress(iter_items(inputs, media_root, strict=True), desc="read records", unit="rec", quiet=quiet):
         report.records += 1
         if item.error:
             report.problems.append({"where": item.where, "reason": item.error})

@@ -60,9 +60,9 @@ def decode_with_pyav(clip: Path) -> int:
 def check_decoders() -> Check:
     """decord and PyAV each decode a test clip; then ``sample_frames`` does, with the default order.
 
-    decord is a dependency and the default decoder (and ``FORCE_QWENVL_VIDEO_READER=decord`` makes
-    qwen-vl-utils use it), so a missing or broken decord fails the check, even though the frame
-    sampler would quietly fall back to PyAV.
+    decord is a dependency, one of the two decoders the frame sampler tries, and the reader
+    qwen-vl-utils uses under ``FORCE_QWENVL_VIDEO_READER=decord`` (the demo sets it), so a missing
+    or broken decord fails the check even though the sampler would quietly fall back to PyAV.
     """
     with tempfile.TemporaryDirectory(prefix="videorft-doctor-") as folder:
         try:
@@ -109,8 +109,9 @@ def check_torchvision() -> Check:
                 f"pip install --no-deps torchvision matching torch, then {SHIM_HINT})"])
         return Check("torchvision", False, [f"torchvision does not import: {short(exc)}"])
     except Exception as exc:  # noqa: BLE001 - the CUDA build raises RuntimeError at import on CPU
-        hint = "" if shim_installed() else f"; the CPU shim is not installed: {SHIM_HINT}"
-        return Check("torchvision", False, [f"torchvision does not import: {short(exc)}{hint}"])
+        shim = "installed: check the torch/torchvision versions" if shim_installed() else f"missing: {SHIM_HINT}"
+        return Check("torchvision", False, [f"torchvision does not import: {short(exc)} (on a CPU-only machine the "
+                                            f"CUDA torchvision build needs the CPU shim, {shim})"])
     shim = " (CPU shim installed)" if shim_installed() else ""
     return Check("torchvision", True, [f"torchvision {torchvision.__version__} imports{shim}"])
 
