@@ -40,6 +40,7 @@ from verl_videorft.data.record_check import DATA_TYPES, check_record, resolve_me
 from verl_videorft.data.records import RecordFile, RecordFileError
 from verl_videorft.data.skips import SKIPPED_KEY, SkipError, replacement_candidates, skip_reason, tagged_solution
 from verl_videorft.prompts import RecordError, build_question
+from verl_videorft.video.media import check_media
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,10 @@ class VideoRFTDataset(RLHFDataset):
         if self.split_name == "val" and vcfg.val_frame_profile is not None:
             profile_spec = vcfg.val_frame_profile
         self.frame_profile = resolve_profile(profile_spec)
+        if getattr(self, "processor", None) is not None:  # fail at start-up, not in the first rollout
+            from verl_videorft.rollout.video_spans import check_frame_multiple
+
+            check_frame_multiple(self.processor, self.frame_profile, f"data.videorft frame profile {profile_spec!r}")
         self.agent_name = vcfg.agent_name
         self.check_media = vcfg.check_media
         media_root = vcfg.media_root
@@ -193,13 +198,9 @@ class VideoRFTDataset(RLHFDataset):
             check_record(rec)
             data_type = rec.get("data_type", "video")
             media_path = resolve_media_path(rec["path"], self.media_roots[f])
-            if self.check_media:
-                try:
-                    size = os.path.getsize(media_path)
-                except OSError:
-                    raise MediaError(f"media file not found: {media_path}", "missing_media") from None
-                if size == 0:
-                    raise MediaError(f"media file is empty: {media_path}", "corrupt_media")
+            if self.check_media and (cause := check_media(media_path)):
+                raise MediaError(f"{cause}: {media_path}",
+                                 "corrupt_media" if os.path.lexists(media_path) else "missing_media")
             solution = tagged_solution(rec["solution"], rec["problem_type"], rec.get("options"))
             question = build_question(rec, self.videorft_config.prompt_style)
         except RecordError as e:
@@ -297,16 +298,6 @@ class VideoRFTDataset(RLHFDataset):
         return images, videos, cls._extract_audio_info(messages)
 
 
-def _placeholder(profile, data_type: str) -> np.ndarray:
-    """Black frames at the profile's pixel budget (square, sides a multiple of ``size_multiple``)."""
-    m = profile.size_multiple
-    side = max(m, int(round(np.sqrt(profile.max_pixels) / m)) * m)
-    while side * side > profile.max_pixels and side > m:
-        side -= m
-    n = 1 if data_type == "image" else max(2, profile.nframes)
-    return np.zeros((n, side, side, 3), dtype=np.uint8)
-
-
 def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[str]]:
     """Decode every image / video item of ``messages`` through :func:`~verl_videorft.video.sample_frames`.
 
@@ -318,7 +309,13 @@ def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[st
     """
     from PIL import Image
 
-    from verl_videorft.video import VideoDecodeError, processor_video_metadata, resolve_profile, sample_frames
+    from verl_videorft.video import (
+        VideoDecodeError,
+        placeholder_frames,
+        processor_video_metadata,
+        resolve_profile,
+        sample_frames,
+    )
 
     images: list = []
     videos: list = []
@@ -342,7 +339,7 @@ def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[st
                 BAD_SAMPLES["decode_error"] += 1
                 errors.append(str(e))
                 logger.warning("videorft: cannot decode %s, using black placeholder: %s", kind, e)
-                frames, meta = _placeholder(profile, kind), {}
+                frames, meta = placeholder_frames(profile, kind), {}
             if kind == "image":
                 images.append(Image.fromarray(np.ascontiguousarray(frames[0])))
             else:
