@@ -298,3 +298,20 @@ def test_the_comparison_would_see_a_difference(parts, ramp, monkeypatch):
     adv_off, _ = _advantages(monkeypatch, parts, off, alpha=0.0, enable=False)
     adv_on, metrics = _advantages(monkeypatch, parts, on, alpha=0.3)
     assert not torch.equal(adv_off, adv_on) and metrics["reward/temporal_bonus/max"] == pytest.approx(0.3)
+
+
+def test_shuffled_requests_run_alongside_the_ordered_one(parts, ramp):
+    """The ordered requests wait until a shuffled one has reached the server: a loop that sent the
+    shuffled rollouts only after its own would never get there (the wait times out)."""
+    seen = asyncio.Event()
+
+    class Gate(_OrderServer):
+        async def generate(self, request_id, **kw):
+            if "-shuffled-" in str(request_id):
+                seen.set()
+            else:
+                await asyncio.wait_for(seen.wait(), timeout=10)
+            return await super().generate(request_id, **kw)
+
+    outs, _ = run_group(parts, _messages(ramp), ON, server=Gate(parts[0]))
+    assert [len(o.extra_fields[SHUFFLED_KEY]["acc"]) for o in outs] == [1, 1, 0, 0]
