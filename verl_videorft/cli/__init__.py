@@ -4,6 +4,7 @@
     videorft data convert|validate|budget|precompute|sft ...
     videorft eval ...                       the paper's six video benchmarks
     videorft demo ...                       the pipeline in miniature on a CPU
+    videorft plot LOG ...                   training curves from verl's metric log
 
 Each sub-command module exposes ``add_parser(subparsers)``; the work is done by the library
 (:mod:`verl_videorft.data`, :mod:`verl_videorft.doctor`, :mod:`verl_videorft.evaluation`).
@@ -27,6 +28,7 @@ def build_parser() -> Parser:
     from verl_videorft.cli import demo as demo_cli
     from verl_videorft.cli import doctor
     from verl_videorft.cli import eval as eval_cli
+    from verl_videorft.cli import plot as plot_cli
 
     parser = Parser(prog="videorft", description="VideoRFT training tools for verl")
     parser.add_argument("--version", action="version", version=f"verl-videorft {__version__}")
@@ -37,6 +39,7 @@ def build_parser() -> Parser:
     data_cli.add_parser(subparsers)
     eval_cli.add_parser(subparsers)
     demo_cli.add_parser(subparsers)
+    plot_cli.add_parser(subparsers)
     return parser
 
 

@@ -44,7 +44,7 @@ BACKGROUND = 128
 TYPES = ("numerical", "multiple choice", "OCR", "free-form", "regression")
 
 
-def _draw_shape(frame: np.ndarray, shape: str, colour: tuple, cx: float, cy: float, r: int) -> None:
+def draw_shape(frame: np.ndarray, shape: str, colour: tuple, cx: float, cy: float, r: int) -> None:
     h, w = frame.shape[:2]
     yy, xx = np.ogrid[:h, :w]
     if shape == "circle":
@@ -101,33 +101,16 @@ def render_frames(scene: dict, *, width: int, height: int, frames: int) -> np.nd
         frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
         for obj in objs:
             cx, cy = _positions(obj, t, len(objs), width, height, frames)
-            _draw_shape(frame, obj["shape"], COLOURS[obj["colour"]], cx, cy, obj["radius"])
+            draw_shape(frame, obj["shape"], COLOURS[obj["colour"]], cx, cy, obj["radius"])
         out[t] = _draw_text(frame, scene["word"])
     return out
 
 
 def write_video(frames: np.ndarray, path: Path, fps: int) -> None:
-    """Encode frames with PyAV (H.264 when the build has it, else MPEG-4 part 2)."""
-    import av
+    """Encode frames (H.264 when the PyAV build has it, else MPEG-4 part 2) with the one clip writer."""
+    from verl_videorft.video.writer import write_clip
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for codec in ("libx264", "h264", "mpeg4"):
-        try:
-            with av.open(str(path), mode="w") as container:
-                stream = container.add_stream(codec, rate=fps)
-                stream.width, stream.height = frames.shape[2], frames.shape[1]
-                stream.pix_fmt = "yuv420p"
-                if codec == "mpeg4":
-                    stream.bit_rate = 2_000_000
-                for arr in frames:
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                        container.mux(packet)
-                for packet in stream.encode():
-                    container.mux(packet)
-            return
-        except (av.error.FFmpegError, ValueError, KeyError):  # encoder missing in this build
-            path.unlink(missing_ok=True)
-    raise RuntimeError(f"{path}: no usable video encoder in this PyAV build")
+    write_clip(path, frames, fps=fps, codec="auto")
 
 
 def _letter(k: int) -> str:
@@ -235,10 +218,10 @@ def make_demo_data(out_dir: str | Path, *, n_train: int = 40, n_val: int = 10, s
     paths = {"train": make_split(out, "train", n_train, rng, **kw),
              "val": make_split(out, "val", n_val, rng, **kw)}
     if parquet:
-        from verl_videorft.cli.data import convert_file
+        from verl_videorft.data.convert import convert_file
 
-        for split in ("train", "val"):
-            paths[f"{split}_parquet"] = convert_file(paths[split], out / f"{split}.parquet")
+        for split in ("train", "val"):  # force: the generator replaces what it wrote before
+            paths[f"{split}_parquet"] = convert_file(paths[split], out / f"{split}.parquet", force=True)
     return paths
 
 
