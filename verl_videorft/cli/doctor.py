@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     print("versions: " + " | ".join(f"{k} {v}" for k, v in versions().items()), flush=True)
     print("semantic encoder (reward.videorft defaults): " + semantic_encoder_placement({}), flush=True)
+    print(__import__("verl_videorft.gpu_stack", fromlist=["stack_line"]).stack_line(), flush=True)
     failed = 0
     for check in run_checks(ray=not args.no_ray):
         failed += not check.ok
