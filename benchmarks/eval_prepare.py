@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/eval_prepare.py [--clips 16] [--workers 4] [--profile eval]
 
 Makes its own H.264 clips (ffmpeg), builds a tiny Qwen2.5-VL processor, and times
-``runner._run_batch``'s preparation path with the frame cache off, so every sample decodes.
+``runner.run_batch``'s preparation path with the frame cache off, so every sample decodes.
 """
 
 from __future__ import annotations

@@ -101,3 +101,21 @@ def model_path(value: str) -> str:
             what = "is a file, expected a model folder" if os.path.exists(path) else "model folder not found"
             raise argparse.ArgumentTypeError(f"{value}: {what}")
     return value
+
+
+def ray_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
+    """``--ray`` and ``--ray-address`` for a command that can run ``what`` on Ray Data; read them back
+    with :func:`ray_options`."""
+    parser.add_argument("--ray", action="store_true",
+                        help=f"run {what} on Ray Data: a local Ray instance, or the cluster of --ray-address "
+                             "(actors sized to it: one per GPU for a model)")
+    parser.add_argument("--ray-address", help="join this Ray cluster: auto, or ray://HEAD:10001 (implies --ray)")
+
+
+def ray_options(args: argparse.Namespace):
+    """The :class:`~verl_videorft.offline.ray_data.RayOptions` of ``--ray`` / ``--ray-address``, or None."""
+    if not (args.ray or args.ray_address):
+        return None
+    from verl_videorft.offline.ray_data import RayOptions
+
+    return RayOptions(address=args.ray_address)

@@ -27,6 +27,8 @@ from verl_videorft.cli.args import (
     int_at_least,
     model_path,
     parquet_output,
+    ray_arguments,
+    ray_options,
     record_file,
 )
 from verl_videorft.data.budget import MODEL_MULTIPLE
@@ -111,8 +113,9 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                          "folder training reads as reward.videorft.semantic.embedding_cache_dir")
     profile = resolve_profile(args.profile).to_dict()
     cache_dir = expand_dir(args.frame_cache_dir)
+    ray = ray_options(args)
     media, errors = precompute_frames(args.inputs, profile, cache_dir, media_root=args.media_root,
-                                      workers=args.workers, quiet=args.quiet)
+                                      workers=args.workers, quiet=args.quiet, ray=ray)
     for path, err in errors.items():
         print(f"{path}: {err}", file=sys.stderr)
     print(f"frame cache: {len(media) - len(errors)} of {len(media)} media files in {cache_dir}")
@@ -122,7 +125,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
         counts = precompute_embeddings(
             [m for m in media if m not in errors], profile, cache_dir, emb_dir, encoder=args.semantic_model,
             backend=args.semantic_backend, device=args.semantic_device, quiet=args.quiet,
-            on_error=lambda path, reason: print(f"{path}: {reason}", file=sys.stderr))
+            on_error=lambda path, reason: print(f"{path}: {reason}", file=sys.stderr), ray=ray)
         print(f"semantic frame embeddings: {counts['encoded']} encoded, {counts['cached']} already cached, "
               f"{counts['failed']} failed, in {emb_dir}")
         failed += counts["failed"]
@@ -212,6 +215,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--semantic-backend", default="auto", choices=("auto", "hf", "sentence-transformers"),
                    help="= reward.videorft.semantic.backend")
     p.add_argument("--semantic-device", default="auto", help="cpu | cuda | auto")
+    ray_arguments(p, "the decoding (CPU actors, instead of --workers) and the encoding (an actor per GPU)")
     p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("sft", help="CoT records (process + solution) -> parquet for verl's sft_trainer",

@@ -19,7 +19,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from verl_videorft.cli.args import debug_parent, existing_dir, float_in, frame_profile, int_at_least, model_path
+from verl_videorft.cli.args import (
+    debug_parent,
+    existing_dir,
+    float_in,
+    frame_profile,
+    int_at_least,
+    model_path,
+    ray_arguments,
+    ray_options,
+)
 from verl_videorft.errors import UsageError
 from verl_videorft.evaluation.benchmarks import BENCHMARKS, FRAME_RECORD_MODES
 from verl_videorft.prompts import DEFAULT_PROMPT_STYLE, PROMPT_STYLES
@@ -58,6 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        help="vllm (default 8192, as the released eval)")
     model.add_argument("--gpu-memory-utilization", type=float_in(0, 1, low_open=True), default=0.8,
                        help="vllm (default 0.8)")
+    ray_arguments(model, "the generation (an actor per GPU; vllm: per --tensor-parallel-size GPUs)")
     video = p.add_argument_group("frames (default: the 'eval' profile, 32 frames at 256*28*28)")
     video.add_argument("--profile", type=frame_profile, default="eval",
                        help="named frame profile (verl_videorft.video.PROFILES)")
@@ -99,7 +109,7 @@ def settings_from(args: argparse.Namespace):
         generation=GenerationConfig(args.temperature, args.top_p, args.max_new_tokens, args.seed),
         prompt_style=args.prompt_style, frame_records=args.frame_records, media_root=args.media_root,
         limit=args.limit, batch_size=args.batch_size, prepare_workers=args.prepare_workers,
-        retry_failed=args.retry_failed, force=args.force, progress=not args.no_progress)
+        retry_failed=args.retry_failed, force=args.force, progress=not args.no_progress, ray=ray_options(args))
 
 
 def main(args: argparse.Namespace) -> int:

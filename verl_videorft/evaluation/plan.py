@@ -95,6 +95,7 @@ class EvalSettings:
     retry_failed: bool = False
     force: bool = False
     progress: bool = True
+    ray: Any = None  # offline.ray_data.RayOptions: generate on Ray actors (results are the same)
 
     def label(self) -> str:
         return self.model_name or Path(self.model).name
@@ -160,7 +161,7 @@ def rebuild_report(out: Path, model_name: str | None = None) -> str:
 
 def evaluate(settings: EvalSettings) -> tuple[str, dict[str, str]]:
     """Run (or resume) the evaluation under the folder's lock; ``(report markdown, unreadable files)``."""
-    from verl_videorft.evaluation.backends import GenerationConfig, make_backend
+    from verl_videorft.evaluation.backends import GenerationConfig
 
     settings.generation = settings.generation or GenerationConfig()
     with output_lock(settings.out):
@@ -168,12 +169,27 @@ def evaluate(settings: EvalSettings) -> tuple[str, dict[str, str]]:
         samples, unreadable = load_samples(settings)
         if not samples:
             raise RecordError(f"no benchmark file could be read: {unreadable}")
-        from verl_videorft.video import resolve_profile
-
-        backend = make_backend(settings.backend, settings.model, profile=resolve_profile(settings.profile),
-                               gen=settings.generation, **settings.backend_kwargs)
-        batch_size = settings.batch_size or (4 if settings.backend == "hf" else 64)
-        run_eval(samples, backend, settings.out / "results.jsonl", batch_size=batch_size,
-                 retry_failed=settings.retry_failed, progress=settings.progress,
-                 prepare_workers=settings.prepare_workers)
+        run_samples(settings, samples)
         return write_report(settings.out, settings.label()), unreadable
+
+
+def run_samples(settings: EvalSettings, samples: list[EvalSample]) -> None:
+    """Generate and score the samples not yet in ``results.jsonl``: here, or on Ray actors."""
+    from verl_videorft.video import resolve_profile
+
+    profile = resolve_profile(settings.profile)
+    batch_size = settings.batch_size or (4 if settings.backend == "hf" else 64)
+    common = dict(batch_size=batch_size, retry_failed=settings.retry_failed, progress=settings.progress,
+                  prepare_workers=settings.prepare_workers)
+    if settings.ray is not None:
+        from verl_videorft.evaluation.ray_eval import run_eval_ray
+
+        run_eval_ray(samples, settings.out / "results.jsonl", backend=settings.backend, model=settings.model,
+                     profile=profile, gen=settings.generation, backend_kwargs=settings.backend_kwargs,
+                     ray=settings.ray, **common)
+        return
+    from verl_videorft.evaluation.backends import make_backend
+
+    backend = make_backend(settings.backend, settings.model, profile=profile, gen=settings.generation,
+                           **settings.backend_kwargs)
+    run_eval(samples, backend, settings.out / "results.jsonl", **common)

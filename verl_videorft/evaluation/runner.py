@@ -25,7 +25,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -161,7 +161,8 @@ def _prepare(backend: Backend, s: EvalSample) -> tuple[Any, str | None]:
         return None, _error_text(e)
 
 
-def _run_batch(batch: list[EvalSample], backend: Backend, pool: ThreadPoolExecutor | None = None) -> list[dict]:
+def run_batch(batch: list[EvalSample], backend: Backend, pool: ThreadPoolExecutor | None = None) -> list[dict]:
+    """The rows of one batch: each sample prepared alone (``pool`` threads), generated together."""
     rows: dict[str, dict] = {}
     ready: list[tuple[EvalSample, Any]] = []
     # Decoding releases the GIL (decord/PyAV), so a few threads keep a GPU backend fed.
@@ -192,6 +193,40 @@ def _run_batch(batch: list[EvalSample], backend: Backend, pool: ThreadPoolExecut
     return [rows[s.uid] for s in batch]
 
 
+Write = Callable[[list[dict]], None]
+
+
+def run_rows(samples: Sequence[EvalSample], out_path: str | Path, evaluate: Callable[[list[EvalSample], Write], None],
+             *, retry_failed: bool = False, progress: bool = True, desc: str = "eval") -> dict[str, dict]:
+    """The resumable part of a run, whoever generates: read ``out_path``, call ``evaluate(pending, write)``
+    with the samples still to do, and append (fsynced) each list of rows it passes to ``write``.
+    Returns all rows by uid. Used by :func:`run_eval` and by ``videorft eval --ray``
+    (:mod:`verl_videorft.evaluation.ray_eval`)."""
+    from tqdm.auto import tqdm
+
+    path = Path(out_path)
+    done = read_results(path)
+    _check_same_file(samples, done, path)
+    pending = [s for s in samples
+               if s.uid not in done or (retry_failed and done[s.uid].get("status") != "ok")]
+    bar = tqdm(total=len(samples), initial=len(samples) - len(pending), disable=not progress, desc=desc,
+               unit="sample")
+    writer = _Writer(path)
+
+    def write(rows: list[dict]) -> None:
+        writer.write(rows)
+        done.update((r["uid"], r) for r in rows)
+        bar.update(len(rows))
+
+    try:
+        if pending:
+            evaluate(pending, write)
+    finally:
+        writer.close()
+        bar.close()
+    return done
+
+
 def run_eval(samples: Sequence[EvalSample], backend: Backend, out_path: str | Path, *, batch_size: int = 8,
              retry_failed: bool = False, progress: bool = True, prepare_workers: int = 1) -> dict[str, dict]:
     """Evaluate the samples not yet in ``out_path`` and append their rows; return all rows by uid.
@@ -202,28 +237,17 @@ def run_eval(samples: Sequence[EvalSample], backend: Backend, out_path: str | Pa
     :func:`_check_same_file`). Exceptions that are not ``Exception`` (KeyboardInterrupt, a kill)
     stop the run with everything finished so far on disk.
     """
-    from tqdm.auto import tqdm
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    path = Path(out_path)
-    done = read_results(path)
-    _check_same_file(samples, done, path)
-    pending = [s for s in samples
-               if s.uid not in done or (retry_failed and done[s.uid].get("status") != "ok")]
-    bar = tqdm(total=len(samples), initial=len(samples) - len(pending), disable=not progress,
-               desc=f"eval ({backend.name})", unit="sample")
-    writer = _Writer(path)
     pool = ThreadPoolExecutor(prepare_workers, thread_name_prefix="eval-prepare") if prepare_workers > 1 else None
-    try:
+
+    def here(pending: list[EvalSample], write: Write) -> None:
         for i in range(0, len(pending), batch_size):
-            rows = _run_batch(list(pending[i:i + batch_size]), backend, pool)
-            writer.write(rows)
-            done.update((r["uid"], r) for r in rows)
-            bar.update(len(rows))
+            write(run_batch(pending[i:i + batch_size], backend, pool))
+
+    try:
+        return run_rows(samples, out_path, here, retry_failed=retry_failed, progress=progress,
+                        desc=f"eval ({backend.name})")
     finally:
-        writer.close()
-        bar.close()
         if pool:
             pool.shutdown(wait=False, cancel_futures=True)
-    return done

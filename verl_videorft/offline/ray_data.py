@@ -124,6 +124,10 @@ def run_pipeline(rows: Sequence[dict[str, Any]], steps: Sequence[Step], options:
     ray.data.DataContext.get_current().enable_progress_bars = False  # the job's own bars count rows
     resources = ray.cluster_resources()
     sizes = pool_sizes(steps, options, resources.get("CPU", 1.0), resources.get("GPU", 0.0))
+    short = [g for _, g in sizes if g > resources.get("GPU", 0.0)]
+    if short:  # Ray would wait for them forever
+        raise RuntimeError(f"an actor needs {max(short):g} GPU(s) but the Ray cluster has "
+                           f"{resources.get('GPU', 0.0):g}")
     ds = ray.data.from_items(list(rows))
     for step, (actors, gpus) in zip(steps, sizes):
         ds = ds.map_batches(step.worker, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
