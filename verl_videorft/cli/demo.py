@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--media-root", type=Path, help="folder the records' 'path' is relative to "
                                                     "(default: the record file's folder)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tgrpo", action="store_true",
+                   help="T-GRPO variant (Video-R1's temporal contrast, +recipe=videorft_tgrpo)")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S, help="hard limit per trainer run, seconds")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for main_ppo")
     return p
@@ -47,8 +49,16 @@ def run_grpo_only(args: argparse.Namespace) -> int:
     inputs = grpo.prepare_inputs(workdir, args.seed, train_file=args.train_file, val_file=args.val_file)
     print(f"[videorft demo] data and tiny models ready in {time.monotonic() - t0:.1f} s under {workdir}")
     overrides = grpo.trainer_overrides(inputs, workdir, steps, media_root=args.media_root) + list(args.overrides)
+    if args.tgrpo:
+        from verl_videorft.demo.tgrpo import with_tgrpo
+
+        overrides = with_tgrpo(overrides)
     result = grpo.run_trainer(overrides, workdir, args.timeout)
     print(grpo.summarize(workdir))
+    if args.tgrpo:
+        from verl_videorft.demo.tgrpo import step_lines
+
+        print(step_lines(grpo.read_metrics(workdir)))
     print(f"[videorft demo] trainer exit code {result.returncode}; total {time.monotonic() - t0:.0f} s; "
           f"log: {workdir / 'train.log'}")
     return int(result.returncode != 0 or len(grpo.read_metrics(workdir)) < steps or not grpo.checkpoints(workdir))
