@@ -107,8 +107,7 @@ def ray_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, wha
     """``--ray`` and ``--ray-address`` for a command that can run ``what`` on Ray Data; read them back
     with :func:`ray_options`."""
     parser.add_argument("--ray", action="store_true",
-                        help=f"run {what} on Ray Data: a local Ray instance, or the cluster of --ray-address "
-                             "(actors sized to it: one per GPU for a model)")
+                        help=f"run {what} on Ray Data: a local Ray instance, or the cluster of --ray-address")
     parser.add_argument("--ray-address", help="join this Ray cluster: auto, or ray://HEAD:10001 (implies --ray)")
 
 
