@@ -60,9 +60,12 @@ def test_dataset_names_a_bad_key(data_file, block, key):
                         config=OmegaConf.create({"videorft": block}))
 
 
-def test_an_absent_block_is_all_defaults():
-    assert reward_config(OmegaConf.create({})) == RewardConfig()
-    assert data_config(OmegaConf.create({})) == DataConfig()
+@pytest.mark.parametrize("load, default", [
+    (reward_config, RewardConfig()),
+    (data_config, DataConfig()),
+])
+def test_an_absent_block_is_all_defaults(load, default):
+    assert load(OmegaConf.create({})) == default
 
 
 @pytest.mark.parametrize("path, paper", [

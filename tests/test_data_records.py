@@ -37,33 +37,44 @@ def test_json_array_offsets_survive_tricky_strings_and_chunk_boundaries(tmp_path
         assert raw[: rf._offsets[i]].count(b"\n") + 1 == rf.line_of(i)
 
 
-def test_jsonl_skips_blank_lines_and_reports_line_of_bad_record(tmp_path):
+JSONL = '{"a": 1}\n\n{"a": 2}\n{not json}\n[1, 2]\n'  # a blank line, then two bad records
+
+
+def test_jsonl_skips_blank_lines_and_keeps_line_numbers(tmp_path):
     path = tmp_path / "r.jsonl"
-    path.write_text('{"a": 1}\n\n{"a": 2}\n{not json}\n[1, 2]\n')
+    path.write_text(JSONL)
     rf = R.RecordFile(path)
-    assert len(rf) == 4
-    assert rf[0] == {"a": 1} and rf[1] == {"a": 2}
-    assert rf.line_of(1) == 3
-    with pytest.raises(RecordError, match=r"r\.jsonl:4: invalid JSON"):
-        rf[2]
-    with pytest.raises(RecordError, match=r"r\.jsonl:5: record is list"):
-        rf[3]
+    assert (len(rf), rf[0], rf[1], rf.line_of(1)) == (4, {"a": 1}, {"a": 2}, 3)
 
 
-def test_json_extension_holding_jsonl_and_unbalanced_json(tmp_path):
+@pytest.mark.parametrize("index, message", [
+    (2, r"r\.jsonl:4: invalid JSON"),
+    (3, r"r\.jsonl:5: record is list"),
+])
+def test_jsonl_bad_record_names_its_line(tmp_path, index, message):
+    path = tmp_path / "r.jsonl"
+    path.write_text(JSONL)
+    with pytest.raises(RecordError, match=message):
+        R.RecordFile(path)[index]
+
+
+def test_json_extension_holding_jsonl_is_read_as_jsonl(tmp_path):
     lines = tmp_path / "lines.json"
     lines.write_text('{"a": 1}\n{"a": 2}\n')
-    assert R.detect_format(lines) == "jsonl" and len(R.RecordFile(lines)) == 2
-    broken = tmp_path / "broken.json"
-    broken.write_text('[{"a": 1}, {"a": ')
-    with pytest.raises(R.RecordFileError, match="broken.json"):
-        R.RecordFile(broken)
-    (tmp_path / "x.csv").write_text("a")
-    with pytest.raises(R.RecordFileError, match="unsupported"):
-        R.RecordFile(tmp_path / "x.csv")
+    assert (R.detect_format(lines), len(R.RecordFile(lines))) == ("jsonl", 2)
 
 
-def test_parquet_and_pickle_roundtrip(tmp_path):
+@pytest.mark.parametrize("name, content, message", [
+    ("broken.json", '[{"a": 1}, {"a": ', "broken.json"),
+    ("x.csv", "a", "unsupported"),
+])
+def test_unreadable_file_is_refused_at_open(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(R.RecordFileError, match=message):
+        R.RecordFile(tmp_path / name)
+
+
+def test_parquet_rows_and_where(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -71,7 +82,9 @@ def test_parquet_and_pickle_roundtrip(tmp_path):
     pq.write_table(pa.Table.from_pylist([{"problem": "p0", "x": 1}, {"problem": "p1", "x": 2}]), path)
     rf = R.RecordFile(path)
     assert len(rf) == 2 and rf[1] == {"problem": "p1", "x": 2} and rf.where(1).endswith("row 2")
+
+
+def test_record_file_survives_pickling(tmp_path):
     jl = tmp_path / "r.jsonl"
     jl.write_text('{"a": 1}\n{"a": 2}\n')
-    rf2 = pickle.loads(pickle.dumps(R.RecordFile(jl)))
-    assert rf2[1] == {"a": 2}
+    assert pickle.loads(pickle.dumps(R.RecordFile(jl)))[1] == {"a": 2}

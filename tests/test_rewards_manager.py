@@ -82,14 +82,20 @@ def test_registered_under_videorft_and_loaded_by_verl(tokenizer):
     assert isinstance(manager, VideoRFTRewardManager)
 
 
-def test_weights_gate_and_extra_info(tokenizer):
+def _weighted_run(tokenizer) -> dict:
     cfg = make_config({"weights": {"accuracy": 2.0, "format": 0.5, "semantic": 0.0}})
-    manager = VideoRFTRewardManager(cfg, tokenizer)
-    out = run(manager.run_single(sample(tokenizer, completion("B"))))
-    info = out["reward_extra_info"]
+    return run(VideoRFTRewardManager(cfg, tokenizer).run_single(sample(tokenizer, completion("B"))))
+
+
+def test_extra_info_holds_the_score_and_each_term(tokenizer):
+    info = _weighted_run(tokenizer)["reward_extra_info"]
     assert set(info) == {"score", *EXTRA_KEYS}
-    assert info["acc"] == 1.0 and info["format"] == 1.0 and info["sem"] == 0.0
-    assert out["reward_score"] == pytest.approx(2.5) == info["score"]
+    assert (info["acc"], info["format"], info["sem"]) == (1.0, 1.0, 0.0)
+
+
+def test_score_is_the_weighted_sum(tokenizer):
+    out = _weighted_run(tokenizer)
+    assert out["reward_score"] == pytest.approx(2.5) == out["reward_extra_info"]["score"]
 
 
 PROF = {"nframes": 2, "min_pixels": 3136, "max_pixels": 3136}
@@ -147,14 +153,21 @@ def test_missing_video_gives_zero_semantic_and_a_metric(tokenizer, tiny_siglip, 
 
 
 @pytest.mark.parametrize("path", ["pkg://verl_videorft.rewards", "REPO/reward_plugins/videorft_rule.py"])
-def test_compute_score_in_verls_naive_manager(tokenizer, repo_root, path):
+@pytest.mark.parametrize("text, score", [
+    (completion("B"), 2.0),              # right and well formed: accuracy + format
+    ("<answer>b</answer>", 0.0),         # wrong case, no think block
+])
+def test_compute_score_in_verls_naive_manager(tokenizer, repo_root, path, text, score):
     cfg = make_config(custom_path=path.replace("REPO", str(repo_root)))
     manager = NaiveRewardManager(cfg, tokenizer, get_custom_reward_fn(cfg))
-    out = run(manager.run_single(sample(tokenizer, completion("B"))))
-    assert out["reward_score"] == 2.0
-    assert out["reward_extra_info"]["acc"] == 1.0 and out["reward_extra_info"]["format"] == 1.0
-    out = run(manager.run_single(sample(tokenizer, "<answer>b</answer>")))
-    assert out["reward_score"] == 0.0
+    assert run(manager.run_single(sample(tokenizer, text)))["reward_score"] == score
+
+
+def test_compute_score_logs_each_term_in_verls_naive_manager(tokenizer):
+    cfg = make_config(custom_path="pkg://verl_videorft.rewards")
+    manager = NaiveRewardManager(cfg, tokenizer, get_custom_reward_fn(cfg))
+    info = run(manager.run_single(sample(tokenizer, completion("B"))))["reward_extra_info"]
+    assert (info["acc"], info["format"]) == (1.0, 1.0)
 
 
 @pytest.mark.parametrize("plugin, expected", [("accuracy", 1.0), ("format", 1.0)])
@@ -165,13 +178,18 @@ def test_each_reward_plugin_alone(tokenizer, repo_root, plugin, expected):
     assert out["reward_score"] == expected
 
 
-def test_semantic_plugin_alone_in_naive_manager(tokenizer, repo_root, tiny_siglip, clip):
+def _semantic_plugin_manager(tokenizer, repo_root, tiny_siglip):
     cfg = make_config(custom_path=str(repo_root / "reward_plugins" / "semantic.py"))
     cfg.reward.custom_reward_function.reward_kwargs = {"encoder": str(tiny_siglip)}
-    manager = NaiveRewardManager(cfg, tokenizer, get_custom_reward_fn(cfg))
-    prof = {"nframes": 2, "min_pixels": 3136, "max_pixels": 3136}
-    with_video = run(manager.run_single(sample(tokenizer, completion("C", 3), media_path=str(clip),
-                                               profile=prof)))
-    assert 0.0 <= with_video["reward_score"] <= 1.0  # ungated: a wrong answer still gets it
-    missing = run(manager.run_single(sample(tokenizer, completion("B", 3), media_path=None)))
-    assert missing["reward_score"] == 0.0
+    return NaiveRewardManager(cfg, tokenizer, get_custom_reward_fn(cfg))
+
+
+def test_semantic_plugin_alone_scores_a_wrong_answer_in_range(tokenizer, repo_root, tiny_siglip, clip):
+    manager = _semantic_plugin_manager(tokenizer, repo_root, tiny_siglip)
+    out = run(manager.run_single(sample(tokenizer, completion("C", 3), media_path=str(clip), profile=PROF)))
+    assert 0.0 <= out["reward_score"] <= 1.0  # ungated: a wrong answer still gets it
+
+
+def test_semantic_plugin_alone_without_media_scores_zero(tokenizer, repo_root, tiny_siglip):
+    manager = _semantic_plugin_manager(tokenizer, repo_root, tiny_siglip)
+    assert run(manager.run_single(sample(tokenizer, completion("B", 3), media_path=None)))["reward_score"] == 0.0

@@ -38,17 +38,22 @@ def test_think_text(completion, expected):
     assert think_text(completion) == expected
 
 
-def test_formula_mean_vs_per_frame():
-    text = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    frames = np.array([[1.0, 0.0], [0.0, 1.0]])
-    mean = semantic_scores(text, frames, weight=2.0, aggregate="mean")
-    # cos(t, mean) = 1/sqrt(2) for the first two -> min(1, 2*0.707) = 1; opposite text -> 0
-    assert mean.tolist() == pytest.approx([1.0, 1.0, 0.0])
-    per_frame = semantic_scores(text, frames, weight=2.0, aggregate="per_frame")
-    assert per_frame.tolist() == pytest.approx([0.5, 0.5, 0.0])
-    assert semantic_scores(text[:1], frames, weight=0.5).tolist() == pytest.approx([0.5 / 2 ** 0.5])
+TEXT = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+FRAMES = np.array([[1.0, 0.0], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize("text, weight, aggregate, expected", [
+    (TEXT, 2.0, "mean", [1.0, 1.0, 0.0]),  # cos(t, mean) = 1/sqrt(2) -> min(1, 2*0.707); opposite -> 0
+    (TEXT, 2.0, "per_frame", [0.5, 0.5, 0.0]),  # mean of min(1, 2*max(cos, 0)) over (1, 0) frames
+    (TEXT[:1], 0.5, "mean", [0.5 / 2 ** 0.5]),  # below the cap the weight scales the cosine
+])
+def test_semantic_scores_formula(text, weight, aggregate, expected):
+    assert semantic_scores(text, FRAMES, weight=weight, aggregate=aggregate).tolist() == pytest.approx(expected)
+
+
+def test_unknown_aggregate_is_refused():
     with pytest.raises(ValueError, match="aggregate"):
-        semantic_scores(text, frames, aggregate="max")
+        semantic_scores(TEXT, FRAMES, aggregate="max")
 
 
 def test_import_loads_no_encoder_or_torch():
@@ -106,13 +111,19 @@ def test_per_frame_mode_is_released_code_formula(tiny_siglip, clip):
     assert scores == pytest.approx(np.clip(2 * cos, 0, 1).mean(axis=1).tolist(), abs=1e-5)
 
 
-def test_missing_and_corrupt_media_score_zero_and_count(scorer, tmp_path):
-    bad = tmp_path / "broken.mp4"
-    bad.write_bytes(b"\x00not a video" * 100)
-    for path in (str(tmp_path / "missing.mp4"), str(bad)):
-        result = scorer.score_group(GROUP, path)
-        assert result.scores == [0.0] * len(GROUP) and result.media_error
-    assert scorer.counters["media_errors"] == 2
+@pytest.mark.parametrize("content", [
+    None,                          # missing file
+    b"\x00not a video" * 100,      # undecodable file
+])
+def test_missing_or_corrupt_media_scores_zero_and_counts(scorer, tmp_path, content):
+    path = tmp_path / "clip.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    result = scorer.score_group(GROUP, str(path))
+    assert (result.scores, bool(result.media_error), scorer.counters["media_errors"]) == ([0.0] * len(GROUP), True, 1)
+
+
+def test_no_media_path_scores_zero_and_counts(scorer):
     assert scorer.score_group(GROUP, None).scores == [0.0] * len(GROUP)
     assert scorer.counters["media_missing"] == 1
 

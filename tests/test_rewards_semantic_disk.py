@@ -60,7 +60,10 @@ def test_fresh_scorer_reads_disk_instead_of_encoding(tiny_siglip, clip, tmp_path
     np.testing.assert_array_equal(second.frame_embeddings(str(clip)), np.load(files[0]))
     assert second.counters["embedding_cache_hits"] == 1  # now served from memory
 
-    # the key holds the frame profile and the encoder: either change means a new file
+
+def test_disk_key_holds_the_frame_profile_and_the_encoder(tiny_siglip, clip, tmp_path, encode_calls):
+    emb_dir = tmp_path / "emb"
+    SemanticScorer(_config(tiny_siglip, emb_dir)).frame_embeddings(str(clip))
     SemanticScorer(_config(tiny_siglip, emb_dir)).frame_embeddings(str(clip), {**SMALL, "nframes": 2})
     other_encoder = tmp_path / "other-siglip"
     shutil.copytree(tiny_siglip, other_encoder)
@@ -81,28 +84,45 @@ def test_truncated_cache_file_is_reencoded_not_raised(tiny_siglip, clip, tmp_pat
     np.testing.assert_allclose(np.load(path), good, atol=1e-6)  # rewritten whole
 
 
-def test_env_var_sets_the_folder_and_config_wins(tmp_path, monkeypatch):
-    monkeypatch.setenv(EMBEDDING_CACHE_ENV, str(tmp_path / "env"))
-    assert SemanticScorer(SemanticConfig()).disk_dir == tmp_path / "env"
-    assert SemanticScorer(SemanticConfig(embedding_cache_dir=str(tmp_path / "cfg"))).disk_dir \
-        == tmp_path / "cfg"
-    monkeypatch.delenv(EMBEDDING_CACHE_ENV)
-    assert SemanticScorer(SemanticConfig()).disk_dir is None
+@pytest.mark.parametrize("env, configured, expected", [
+    ("env", None, "env"),
+    ("env", "cfg", "cfg"),  # the config wins over the environment
+    (None, None, None),
+])
+def test_disk_folder_from_config_else_env(tmp_path, monkeypatch, env, configured, expected):
+    if env is None:
+        monkeypatch.delenv(EMBEDDING_CACHE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(EMBEDDING_CACHE_ENV, str(tmp_path / env))
+    config = SemanticConfig(embedding_cache_dir=str(tmp_path / configured) if configured else None)
+    assert SemanticScorer(config).disk_dir == (tmp_path / expected if expected else None)
+
+
+def test_precompute_without_a_disk_folder_is_refused(monkeypatch):
+    monkeypatch.delenv(EMBEDDING_CACHE_ENV, raising=False)
     with pytest.raises(ValueError, match="embedding_cache_dir"):
         precompute_frame_embeddings([], SemanticConfig(), "train")
 
 
-def test_precompute_counts_corrupt_and_missing_as_failed(tiny_siglip, clip, tmp_path, encode_calls):
+@pytest.fixture()
+def precompute_paths(clip, tmp_path):
+    """A good clip, a corrupt one and a missing one."""
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 40)
-    paths = [str(clip), str(bad), str(tmp_path / "missing.mp4")]
+    return [str(clip), str(bad), str(tmp_path / "missing.mp4")]
+
+
+def test_precompute_counts_corrupt_and_missing_as_failed(tiny_siglip, tmp_path, precompute_paths):
     errors = []
+    counts = precompute_frame_embeddings(precompute_paths, _config(tiny_siglip, tmp_path / "emb"), SMALL,
+                                         on_error=lambda p, r: errors.append(p))
+    assert (counts, errors) == ({"encoded": 1, "cached": 0, "failed": 2}, precompute_paths[1:])
+
+
+def test_precompute_rerun_and_training_read_the_cache(tiny_siglip, clip, tmp_path, encode_calls, precompute_paths):
     config = _config(tiny_siglip, tmp_path / "emb")
-    counts = precompute_frame_embeddings(paths, config, SMALL, on_error=lambda p, r: errors.append(p))
-    assert counts == {"encoded": 1, "cached": 0, "failed": 2}
-    assert errors == paths[1:]
-    assert precompute_frame_embeddings(paths, config, SMALL) == {"encoded": 0, "cached": 1, "failed": 2}
-    assert encode_calls == [4]
+    precompute_frame_embeddings(precompute_paths, config, SMALL)
+    assert precompute_frame_embeddings(precompute_paths, config, SMALL) == {"encoded": 0, "cached": 1, "failed": 2}
     SemanticScorer(config).frame_embeddings(str(clip))
     assert encode_calls == [4]
 
