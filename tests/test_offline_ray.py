@@ -177,3 +177,12 @@ def test_eval_on_ray_resumes_after_the_driver_dies(ray_local, bench_dir, tiny_qw
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert lines[:len(first)] == first  # the rows written before the crash stay, timing included
     assert rows(tmp_path) == local_eval  # every other sample done once, the same as locally
+
+
+@pytest.mark.slow
+def test_a_step_needing_more_gpus_than_the_cluster_has_fails_at_once(ray_local):
+    from verl_videorft.errors import UsageError
+    from verl_videorft.offline.ray_data import ObjectWorker, pack, run_pipeline
+
+    with pytest.raises(UsageError, match="needs 1 GPU"):  # instead of waiting for a GPU forever
+        run_pipeline(pack([1]), [Step(ObjectWorker, model=True, gpus=1)], RayOptions(), 1, print)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from verl_videorft.errors import UsageError
+
 OBJ_COL = "obj"  # one pickled Python object per row (no Arrow schema to agree on)
 
 
@@ -126,8 +128,8 @@ def run_pipeline(rows: Sequence[dict[str, Any]], steps: Sequence[Step], options:
     sizes = pool_sizes(steps, options, resources.get("CPU", 1.0), resources.get("GPU", 0.0))
     short = [g for _, g in sizes if g > resources.get("GPU", 0.0)]
     if short:  # Ray would wait for them forever
-        raise RuntimeError(f"an actor needs {max(short):g} GPU(s) but the Ray cluster has "
-                           f"{resources.get('GPU', 0.0):g}")
+        raise UsageError(f"an actor needs {max(short):g} GPU(s) but the Ray cluster has "
+                         f"{resources.get('GPU', 0.0):g}")
     ds = ray.data.from_items(list(rows))
     for step, (actors, gpus) in zip(steps, sizes):
         ds = ds.map_batches(step.worker, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
