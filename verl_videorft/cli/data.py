@@ -138,7 +138,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
     check_output(args.output, args.inputs, args.force)
     out = convert_sft(args.inputs, args.output, media_root=args.media_root, profile=args.profile, quiet=args.quiet,
-                      prompt_style=args.prompt_style)
+                      prompt_style=args.prompt_style, workers=args.workers)
     print(f"{', '.join(args.inputs)} -> {out}")
     return 0
 
@@ -149,6 +149,9 @@ def _prompt_style(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--prompt-style", choices=PROMPT_STYLES, default=DEFAULT_PROMPT_STYLE,
                    help=f"= data.videorft.prompt_style: {what} (videorft: the problem alone; video_r1: options "
                         "appended)")
+
+
+FORCE = {"action": "store_true", "help": "replace an existing output file (never an input)"}
 
 
 def _common(p: argparse.ArgumentParser, workers: bool = True) -> None:
@@ -165,28 +168,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data = subparsers.add_parser("data", help="dataset tools: convert, validate, budget, precompute, sft",
                                  description=__doc__.split("\n\n")[0])
     sub = data.add_subparsers(dest="data_command", required=True)
-    parents = [debug_parent()]
-    force = {"action": "store_true", "help": "replace an existing output file (never an input)"}
+    for add in (_add_convert, _add_validate, _add_budget, _add_precompute, _add_sft):
+        add(sub, [debug_parent()])
+    return data
 
+
+def _add_convert(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("convert", help="JSON/JSONL -> parquet", parents=parents)
     _common(p, workers=False)
     p.add_argument("-o", "--output", type=parquet_output, default=None,
                    help="output .parquet (default: <input>.parquet)")
     p.add_argument("--absolute-paths", action="store_true", help="store absolute media paths")
-    p.add_argument("--force", **force)
+    p.add_argument("--force", **FORCE)
     p.set_defaults(func=cmd_convert)
 
+
+def _add_validate(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("validate", help="check every record and its media; exit 1 if any is bad", parents=parents)
     _common(p)
     p.add_argument("--profile", type=frame_profile, default="train", help="frame profile used to decode (name)")
     p.add_argument("--min-frames", type=int_at_least(1), default=2, help="fewest frames a video may have")
     p.add_argument("--no-decode", action="store_true", help="only check that media files exist and are non-empty")
     p.add_argument("--report", default=None, help="write the bad records as JSONL here")
-    p.add_argument("--force", **force)
+    p.add_argument("--force", **FORCE)
     _prompt_style(p, "warn, naming file:line, for multiple-choice records whose options this style's prompt "
                      "does not show")
     p.set_defaults(func=cmd_validate)
 
+
+def _add_budget(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("budget", help="prompt tokens per sample vs max_prompt_length", parents=parents)
     _common(p)
     p.add_argument("--profile", type=frame_profile, default="train", help="training frame profile")
@@ -201,6 +211,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="chat-template tokens around the question")
     p.set_defaults(func=cmd_budget)
 
+
+def _add_precompute(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("precompute", help="fill the on-disk frame cache (and semantic frame embeddings)",
                        parents=parents)
     _common(p)
@@ -218,15 +230,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     ray_arguments(p, "the decoding (CPU actors, instead of --workers) and the encoding (an actor per GPU)")
     p.set_defaults(func=cmd_precompute)
 
+
+def _add_sft(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("sft", help="CoT records (process + solution) -> parquet for verl's sft_trainer",
                        parents=parents)
-    _common(p, workers=False)
+    _common(p)
     p.add_argument("-o", "--output", type=parquet_output, required=True, help="output .parquet")
     p.add_argument("--profile", type=frame_profile, default="train", help="frame profile stored with each video")
-    p.add_argument("--force", **force)
+    p.add_argument("--force", **FORCE)
     _prompt_style(p, "the question and system prompt written into the SFT data")
     p.set_defaults(func=cmd_sft)
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:
