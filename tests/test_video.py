@@ -61,22 +61,33 @@ def test_every_pixel_field_splits_the_cache(change):
     assert resolve_profile({"base": "train", **change}).cache_key() != PROFILES["train"].cache_key()
 
 
-def test_resolve_profile_forms():
-    assert resolve_profile("eval") is PROFILES["eval"]
-    custom = resolve_profile({"nframes": 8, "min_pixels": 64 * 32 * 32, "max_pixels": 64 * 32 * 32,
-                              "size_multiple": 32})
-    assert (custom.nframes, custom.size_multiple) == (8, 32)
-    based = resolve_profile({"base": "eval", "nframes": 4})
-    assert (based.nframes, based.max_pixels) == (4, 256 * 28 * 28)
-    assert resolve_profile(based) is based
-    with pytest.raises(KeyError, match="unknown frame profile 'nope'"):
-        resolve_profile("nope")
-    with pytest.raises(ValueError, match="nframe"):
-        resolve_profile({"base": "train", "nframe": 4})
-    with pytest.raises(ValueError, match="even"):
-        FrameProfile(15, 100, 100)
-    with pytest.raises(ValueError, match="min_pixels"):
-        FrameProfile(16, 200, 100)
+@pytest.mark.parametrize("form, expected", [
+    ({"nframes": 8, "min_pixels": 64 * 32 * 32, "max_pixels": 64 * 32 * 32, "size_multiple": 32},
+     {"nframes": 8, "size_multiple": 32}),
+    ({"base": "eval", "nframes": 4}, {"nframes": 4, "max_pixels": 256 * 28 * 28}),  # unnamed keys from base
+])
+def test_resolve_profile_from_a_dict(form, expected):
+    profile = resolve_profile(form)
+    assert {k: getattr(profile, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("form", [
+    "eval",
+    PROFILES["train"],
+])
+def test_resolve_profile_returns_named_and_built_profiles_as_they_are(form):
+    assert resolve_profile(form) is (PROFILES[form] if isinstance(form, str) else form)
+
+
+@pytest.mark.parametrize("build, error, message", [
+    (lambda: resolve_profile("nope"), KeyError, "unknown frame profile 'nope'"),
+    (lambda: resolve_profile({"base": "train", "nframe": 4}), ValueError, "nframe"),
+    (lambda: FrameProfile(15, 100, 100), ValueError, "even"),
+    (lambda: FrameProfile(16, 200, 100), ValueError, "min_pixels"),
+])
+def test_bad_profile_is_refused(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
 
 
 def test_register_profile():
@@ -88,9 +99,15 @@ def test_register_profile():
         PROFILES.pop("test_qwen3")
 
 
-@pytest.mark.parametrize("total,n", [(48, 16), (491, 16), (491, 32), (17, 16), (100, 4)])
-def test_uniform_indices_paper_formula(total, n):
-    assert uniform_indices(total, n) == np.linspace(0, total - 1, n).round().astype(int).tolist()
+# the paper's linspace(0, T-1, n).round(), worked out by hand
+@pytest.mark.parametrize("total,n,expected", [
+    (48, 16, [0, 3, 6, 9, 13, 16, 19, 22, 25, 28, 31, 34, 38, 41, 44, 47]),
+    (491, 16, [0, 33, 65, 98, 131, 163, 196, 229, 261, 294, 327, 359, 392, 425, 457, 490]),
+    (17, 16, [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16]),  # one frame (8) left out
+    (100, 4, [0, 33, 66, 99]),
+])
+def test_uniform_indices_paper_formula(total, n, expected):
+    assert uniform_indices(total, n) == expected
 
 
 # the released smart_nframes: floor_by_factor(min(n, T), 2) frames at linspace(0, T-1, k).round()
@@ -113,19 +130,31 @@ def test_uniform_indices_needs_two_frames(total):
 
 
 # -- decoding generated clips ------------------------------------------------------------------
-def test_sample_frames_clip(clip):
-    frames, meta = sample_frames(clip, "train", cache=False)
+@pytest.fixture(scope="module")
+def train_sample(clip):
+    return sample_frames(clip, "train", cache=False)
+
+
+def test_sample_frames_shape_and_size(train_sample):
+    frames, _ = train_sample
     h, w = target_size(240, 320, PROFILES["train"])
     assert frames.shape == (16, h, w, 3) and frames.dtype == np.uint8
     # smart_resize with min == max lands near the budget (rounding to 28 can overshoot a little)
     assert h % 28 == 0 and w % 28 == 0 and abs(h * w / (128 * 28 * 28) - 1) < 0.15
+
+
+def test_sample_frames_metadata(train_sample, clip):
+    _, meta = train_sample
+    h, w = target_size(240, 320, PROFILES["train"])
     assert META_KEYS <= set(meta)
-    assert meta["backend"] == DEFAULT_BACKEND and meta["total_frames"] == 48 and meta["fps"] == pytest.approx(24)
-    assert meta["frame_indices"] == uniform_indices(48, 16)
-    assert meta["sample_fps"] == pytest.approx(16 / 48 * 24)
-    assert (meta["height"], meta["width"], meta["rotation"]) == (h, w, 0)
-    assert meta["path"] == str(Path(clip).resolve())
-    assert not frames.flags.writeable
+    assert {k: meta[k] for k in ("backend", "total_frames", "frame_indices", "height", "width", "rotation", "path")} \
+        == {"backend": DEFAULT_BACKEND, "total_frames": 48, "frame_indices": uniform_indices(48, 16),
+            "height": h, "width": w, "rotation": 0, "path": str(Path(clip).resolve())}
+    assert (meta["fps"], meta["sample_fps"]) == pytest.approx((24, 16 / 48 * 24))
+
+
+def test_sample_frames_are_read_only(train_sample):
+    assert not train_sample[0].flags.writeable
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -166,13 +195,22 @@ def test_gif_through_pyav(tmp_path, monkeypatch, backend):
     assert read_numbers(frames) == [0, 4, 7, 11]
 
 
-def test_backend_order(monkeypatch):
-    monkeypatch.delenv("VIDEORFT_VIDEO_BACKEND", raising=False)
-    assert backend_order()[0] == DEFAULT_BACKEND
-    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "decord")
-    assert backend_order() == ["decord", "pyav"]
-    monkeypatch.setitem(sys.modules, "decord", None)  # import decord -> ImportError
-    assert backend_order() == ["pyav"]
+@pytest.mark.parametrize("env, decord_installed, expected", [
+    (None, True, ["pyav", "decord"]),  # the sparse PyAV reader first by default
+    ("decord", True, ["decord", "pyav"]),
+    ("decord", False, ["pyav"]),
+])
+def test_backend_order(monkeypatch, env, decord_installed, expected):
+    if env is None:
+        monkeypatch.delenv("VIDEORFT_VIDEO_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", env)
+    if not decord_installed:
+        monkeypatch.setitem(sys.modules, "decord", None)  # import decord -> ImportError
+    assert backend_order() == expected
+
+
+def test_unknown_backend_is_refused(monkeypatch):
     monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "opencv")
     with pytest.raises(ValueError, match="VIDEORFT_VIDEO_BACKEND"):
         backend_order()
@@ -183,11 +221,15 @@ def test_pyav_when_decord_missing(clip, monkeypatch):
     monkeypatch.setitem(sys.modules, "decord", None)
     frames, meta = sample_frames(clip, "train", cache=False)
     assert meta["backend"] == "pyav" and frames.shape[0] == 16
-    monkeypatch.undo()
-    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "decord")
-    ref, ref_meta = sample_frames(clip, "train", cache=False)
-    assert ref_meta["backend"] == "decord"
-    assert np.abs(frames.astype(int) - ref).mean() < 3  # same frames, two decoders
+
+
+def test_pyav_and_decord_give_the_same_frames(clip, monkeypatch):
+    frames = {}
+    for backend in BACKENDS:
+        monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+        frames[backend], meta = sample_frames(clip, "train", cache=False)
+        assert meta["backend"] == backend
+    assert np.abs(frames["pyav"].astype(int) - frames["decord"]).mean() < 3  # same frames, two decoders
 
 
 def test_eval_profile_size(tmp_path):

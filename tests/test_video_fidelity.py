@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from qwen_vl_utils.vision_process import smart_resize
 
 from verl_videorft.video import (
     PROFILES,
@@ -27,13 +26,6 @@ from verl_videorft.video import (
 )
 from verl_videorft.video.writer import numbered_frames, read_numbers
 
-RELEASED_TOTAL = 128000 * 28 * 28 * 0.9
-
-
-def released_video_size(h: int, w: int, per_frame: int, nframes: int) -> tuple[int, int]:
-    cap = max(min(per_frame, RELEASED_TOTAL / nframes * 2), int(1.05 * per_frame))
-    return smart_resize(h, w, 28, per_frame, cap)
-
 
 # -- video pixel budget --------------------------------------------------------------------------
 @pytest.mark.parametrize("profile,expected", [
@@ -44,29 +36,25 @@ def test_released_per_frame_cap(profile, expected):
     assert video_max_pixels(PROFILES[profile]) == expected
 
 
-@pytest.mark.parametrize("h,w", [
-    (480, 640),
-    (360, 480),
-    (480, 720),
-    (576, 720),
-    (600, 800),
-    (480, 854),
-    (768, 1024),
-    (720, 1280),
-    (1080, 1440),
-    (1080, 1920),
-    (240, 320),
-    (144, 176),
-    (1280, 720),
+# smart_resize(h, w, 28, min_pixels, max_pixels') with the released caps above (105,369 / 210,739 pixels)
+@pytest.mark.parametrize("h,w,train,eval_", [
+    (480, 640, (280, 364), (392, 504)),
+    (360, 480, (280, 364), (392, 532)),
+    (480, 720, (252, 392), (364, 560)),
+    (576, 720, (280, 336), (392, 504)),
+    (600, 800, (280, 364), (392, 504)),
+    (480, 854, (224, 420), (336, 588)),
+    (768, 1024, (280, 364), (392, 504)),
+    (720, 1280, (224, 420), (336, 588)),
+    (1080, 1440, (280, 364), (392, 504)),
+    (1080, 1920, (224, 420), (336, 588)),
+    (240, 320, (280, 392), (392, 532)),   # small clips are scaled up to the budget
+    (144, 176, (308, 364), (420, 504)),
+    (1280, 720, (420, 224), (588, 336)),  # portrait
 ])
 @pytest.mark.parametrize("profile", ["train", "eval"])
-def test_frame_size_is_the_released_size(h, w, profile):
-    prof = PROFILES[profile]
-    assert target_size(h, w, prof) == released_video_size(h, w, prof.max_pixels, prof.nframes)
-
-
-def test_640x480_is_280x364_in_training():
-    assert target_size(480, 640, PROFILES["train"]) == (280, 364)
+def test_frame_size_is_the_released_size(h, w, train, eval_, profile):
+    assert target_size(h, w, PROFILES[profile]) == (train if profile == "train" else eval_)
 
 
 def test_strict_budget_caps_at_max_pixels():
@@ -77,7 +65,7 @@ def test_strict_budget_caps_at_max_pixels():
 def test_total_pixels_bind_for_very_many_frames():
     # 115,200 tokens shared by 4,000 frames: 57.6 tokens a frame, below 1.05 × min_pixels → the floor
     prof = resolve_profile({"base": "train", "nframes": 4000, "min_pixels": 4 * 28 * 28})
-    assert video_max_pixels(prof) == pytest.approx(RELEASED_TOTAL / 4000 * 2)
+    assert video_max_pixels(prof) == pytest.approx(45_158.4)  # 128000·28·28·0.9 / 4000 · 2
 
 
 def test_decoded_clip_has_the_released_size(tmp_path):

@@ -19,27 +19,38 @@ def short_gop_clip(path: Path, *, frames: int = 240, gop: int = 20, rotate: int 
 
 
 # -- splitting ---------------------------------------------------------------------------------
-def test_split_keeps_order_and_gops_whole():
-    unique = uniform_indices(450, 16)
-    keys = list(range(0, 450, 50))
-    runs = vb.split_at_keyframes(unique, keys, 3)
-    assert len(runs) == 3
-    assert [i for run in runs for i in run] == unique
-    gop = lambda i: max(k for k in keys if k <= i)  # noqa: E731
-    for a, b in zip(runs, runs[1:]):
-        assert gop(a[-1]) != gop(b[0])  # no GOP is decoded by two readers
+UNIQUE = uniform_indices(450, 16)
+KEYS = list(range(0, 450, 50))
+RUNS = vb.split_at_keyframes(UNIQUE, KEYS, 3)
+
+
+def gop_of(i: int) -> int:
+    return max(k for k in KEYS if k <= i)
+
+
+def test_split_keeps_order():
+    assert len(RUNS) == 3 and [i for run in RUNS for i in run] == UNIQUE
+
+
+@pytest.mark.parametrize("left", range(len(RUNS) - 1))
+def test_split_keeps_gops_whole(left):
+    assert gop_of(RUNS[left][-1]) != gop_of(RUNS[left + 1][0])  # no GOP is decoded by two readers
+
+
+def test_split_balances_the_decode_work():
     # decode work per run: from its first GOP's keyframe to its last frame, about a third each
-    work = [run[-1] - gop(run[0]) + 1 for run in runs]
+    work = [run[-1] - gop_of(run[0]) + 1 for run in RUNS]
     assert max(work) < 0.5 * sum(work)
 
 
-def test_split_balances_unequal_gops():
+@pytest.mark.parametrize("unique, keys, cut", [
     # GOPs 0-249 and 250-449 hold 9 and 7 wanted frames: two runs, split at the keyframe
-    unique = uniform_indices(450, 16)
-    assert vb.split_at_keyframes(unique, [0, 250], 2) == [unique[:9], unique[9:]]
+    (uniform_indices(450, 16), [0, 250], 9),
     # three GOPs of 150, 150, 10 frames of work: the tiny last GOP joins the middle run
-    runs = vb.split_at_keyframes(uniform_indices(310, 16), [0, 150, 300], 2)
-    assert [run[0] for run in runs] == [0, 165] and runs[1][-1] == 309
+    (uniform_indices(310, 16), [0, 150, 300], 8),
+])
+def test_split_balances_unequal_gops(unique, keys, cut):
+    assert vb.split_at_keyframes(unique, keys, 2) == [unique[:cut], unique[cut:]]
 
 
 @pytest.mark.parametrize("unique,keys,parts", [
@@ -52,67 +63,98 @@ def test_split_keeps_one_run(unique, keys, parts):
     assert vb.split_at_keyframes(unique, keys, parts) == [unique]
 
 
-def test_split_never_more_runs_than_gops_or_parts():
+@pytest.mark.parametrize("parts", range(1, 9))
+def test_split_never_more_runs_than_gops_or_parts(parts):
     unique = uniform_indices(1000, 32)
-    for parts in range(1, 9):
-        runs = vb.split_at_keyframes(unique, [0, 400, 800], parts)
-        assert len(runs) <= min(parts, 3)
-        assert [i for run in runs for i in run] == unique
+    runs = vb.split_at_keyframes(unique, [0, 400, 800], parts)
+    assert len(runs) <= min(parts, 3) and [i for run in runs for i in run] == unique
 
 
 # -- configuration -----------------------------------------------------------------------------
-def test_decode_workers_setting(monkeypatch, clip):
-    monkeypatch.delenv("VIDEORFT_DECODE_WORKERS", raising=False)
-    assert vb.decode_workers() >= 1
-    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "3")
-    assert vb.decode_workers() == 3
-    for bad in ("0", "two", "-1"):
-        monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", bad)
-        with pytest.raises(ValueError, match="VIDEORFT_DECODE_WORKERS"):
-            vb.decode_workers()
-        # reported as such, not hidden behind a decoder fallback
-        with pytest.raises(VideoDecodeError, match="VIDEORFT_DECODE_WORKERS"):
-            sample_frames(clip, "train", cache=False)
+@pytest.mark.parametrize("env, expected", [
+    ("3", 3),
+    (None, None),  # unset: a positive default
+])
+def test_decode_workers_setting(monkeypatch, env, expected):
+    if env is None:
+        monkeypatch.delenv("VIDEORFT_DECODE_WORKERS", raising=False)
+        assert vb.decode_workers() >= 1
+    else:
+        monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", env)
+        assert vb.decode_workers() == expected
+
+
+BAD_WORKERS = ["0", "two", "-1"]
+
+
+@pytest.mark.parametrize("bad", BAD_WORKERS)
+def test_bad_decode_workers_is_refused(monkeypatch, bad):
+    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", bad)
+    with pytest.raises(ValueError, match="VIDEORFT_DECODE_WORKERS"):
+        vb.decode_workers()
+
+
+@pytest.mark.parametrize("bad", BAD_WORKERS)
+def test_bad_decode_workers_is_reported_not_hidden_by_a_fallback(monkeypatch, clip, bad):
+    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", bad)
+    with pytest.raises(VideoDecodeError, match="VIDEORFT_DECODE_WORKERS"):
+        sample_frames(clip, "train", cache=False)
 
 
 # -- same frames -------------------------------------------------------------------------------
-def one_and_three_workers(path, monkeypatch, backend: str):
+def one_and_three_workers(path, backend: str):
     """``sample_frames`` with one decoder and with three, same backend: ``(one, meta, three, meta)``."""
-    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", backend)
-    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "1")
-    one, meta_one = sample_frames(path, "train", cache=False)
-    monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", "3")
-    three, meta_three = sample_frames(path, "train", cache=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDEORFT_VIDEO_BACKEND", backend)
+        mp.setenv("VIDEORFT_DECODE_WORKERS", "1")
+        one, meta_one = sample_frames(path, "train", cache=False)
+        mp.setenv("VIDEORFT_DECODE_WORKERS", "3")
+        three, meta_three = sample_frames(path, "train", cache=False)
     # how many frames each reader decoded differs (each run starts at its own keyframe); nothing else may
     meta_one.pop("decoded_frames"), meta_three.pop("decoded_frames")
     return one, meta_one, three, meta_three
 
 
-@pytest.mark.parametrize("rotate", [0, 90])
-def test_parallel_equals_one_reader(tmp_path, monkeypatch, rotate):
-    path = short_gop_clip(tmp_path / "gop20.mp4", rotate=rotate)
+@pytest.fixture(scope="module", params=[0, 90], ids=["landscape", "rotated"])
+def decord_runs(request, tmp_path_factory):
+    """A short-GOP clip (rotation tag 0 or 90) read by decord with one and with three workers."""
+    path = short_gop_clip(tmp_path_factory.mktemp("gop") / "gop20.mp4", rotate=request.param)
+    return path, request.param, one_and_three_workers(path, "decord")
+
+
+def test_the_parallel_clip_really_splits(decord_runs):
     import decord
 
+    path = decord_runs[0]
     keys = [int(k) for k in decord.VideoReader(str(path)).get_key_indices()]
-    assert len(vb.split_at_keyframes(uniform_indices(240, 16), keys, 3)) == 3  # really split
-    one, meta_one, three, meta_three = one_and_three_workers(path, monkeypatch, "decord")
+    assert len(vb.split_at_keyframes(uniform_indices(240, 16), keys, 3)) == 3
+
+
+def test_parallel_decord_equals_one_reader(decord_runs):
+    one, meta_one, three, meta_three = decord_runs[2]
     assert meta_three["backend"] == "decord" and meta_three == meta_one
-    assert np.array_equal(one, three)
-    assert len({f.tobytes() for f in three}) == 16  # 16 different frames, in order
-    if rotate:
-        assert three.shape[1] > three.shape[2]  # portrait after the 90° tag
-    # and they are the right frames: PyAV (an independent decoder) picks the same ones
+    assert np.array_equal(one, three) and len({f.tobytes() for f in three}) == 16  # 16 different frames
+
+
+def test_parallel_decord_keeps_the_rotation(decord_runs):
+    _, rotate, (_, _, three, _) = decord_runs
+    assert (three.shape[1] > three.shape[2]) == bool(rotate)  # portrait after the 90° tag
+
+
+def test_parallel_decord_picks_the_frames_pyav_picks(decord_runs, monkeypatch):
+    """An independent decoder picks the same frames: each matches its own frame, not the next one."""
+    path, _, (_, _, three, _) = decord_runs
     monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "pyav")
     ref, _ = sample_frames(path, "train", cache=False)
     assert np.abs(ref.astype(int) - three).mean() < 3
     per_frame = np.abs(ref.astype(int) - three).mean(axis=(1, 2, 3))
     shifted = np.abs(ref[1:].astype(int) - three[:-1]).mean(axis=(1, 2, 3))
-    assert (per_frame[:-1] < shifted).all()  # each matches its own frame, not the next one
+    assert (per_frame[:-1] < shifted).all()
 
 
-def test_parallel_pyav_equals_one_reader(tmp_path, monkeypatch):
+def test_parallel_pyav_equals_one_reader(tmp_path):
     path = short_gop_clip(tmp_path / "gop20.mp4")
-    one, meta_one, three, meta_three = one_and_three_workers(path, monkeypatch, "pyav")
+    one, meta_one, three, meta_three = one_and_three_workers(path, "pyav")
     assert meta_three["backend"] == "pyav" and meta_three == meta_one
     assert np.array_equal(one, three) and len({f.tobytes() for f in three}) == 16
 

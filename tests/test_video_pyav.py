@@ -35,30 +35,58 @@ CASES = {
 }
 
 
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory):
+    """``encoded(name)``: the clip of ``CASES[name]``, written once per module."""
+    folder = tmp_path_factory.mktemp("gops")
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            made[name] = encode(folder / name, **CASES[name])
+        return made[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_sparse_equals_sequential(tmp_path, monkeypatch, name):
-    path = encode(tmp_path / name, **CASES[name])
-    index = vp.packet_index(path)
-    assert index is not None
-    pts, keyframes, _ = index
-    assert len(pts) == 90 and keyframes[0] == 0
-    for n in (16, 32):
-        wanted = uniform_indices(len(pts), n)
-        full, decoded, _, _ = vp.read_sequential(path, set(wanted), size_fn)
-        assert decoded >= max(wanted) + 1
-        sparse = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
-        if name == "mpeg4.avi" and n == 16:
-            # AVI's index flags P-frames as keyframes: a seek lands on one, the reader declines
-            assert sparse is None
-        else:
-            assert sparse is not None, "sparse reader fell back"
-            for i in wanted:
-                assert np.array_equal(sparse[0][i], full[i]), f"frame {i} differs"
-        # whichever path it takes, the public sampler returns the same frames
-        monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "pyav")
-        frames, meta = sample_frames(path, {"base": "train", "nframes": n}, cache=False)
-        assert meta["backend"] == "pyav" and meta["frame_indices"] == wanted
-        assert all(np.array_equal(frames[j], full[i]) for j, i in enumerate(wanted))
+def test_packet_index_counts_every_frame(encoded, name):
+    pts, keyframes, _ = vp.packet_index(encoded(name))
+    assert (len(pts), keyframes[0]) == (90, 0)
+
+
+# AVI's index flags P-frames as keyframes: a seek lands on one, so the reader declines (None)
+SPARSE_CASES = [(name, n) for name in sorted(CASES) for n in (16, 32) if (name, n) != ("mpeg4.avi", 16)]
+
+
+@pytest.mark.parametrize("name, n", SPARSE_CASES)
+def test_sparse_equals_sequential(encoded, name, n):
+    path = encoded(name)
+    pts, keyframes, _ = vp.packet_index(path)
+    wanted = uniform_indices(len(pts), n)
+    full, decoded, _, _ = vp.read_sequential(path, set(wanted), size_fn)
+    sparse = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
+    assert decoded >= max(wanted) + 1 and sparse is not None, "sparse reader fell back"
+    assert [i for i in wanted if not np.array_equal(sparse[0][i], full[i])] == []
+
+
+def test_sparse_declines_a_misflagged_avi_keyframe(encoded):
+    path = encoded("mpeg4.avi")
+    pts, keyframes, _ = vp.packet_index(path)
+    assert vp.read_sparse(path, uniform_indices(len(pts), 16), pts, keyframes, size_fn) is None
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("n", [16, 32])
+def test_sampler_gives_the_sequential_frames(encoded, monkeypatch, name, n):
+    """Whichever path the PyAV reader takes (sparse or its fallback), the frames are the same."""
+    path = encoded(name)
+    monkeypatch.setenv("VIDEORFT_VIDEO_BACKEND", "pyav")
+    frames, meta = sample_frames(path, {"base": "train", "nframes": n}, cache=False)
+    wanted = uniform_indices(90, n)
+    full, _, _, _ = vp.read_sequential(path, set(wanted), size_fn)
+    assert meta["backend"] == "pyav" and meta["frame_indices"] == wanted
+    assert all(np.array_equal(frames[j], full[i]) for j, i in enumerate(wanted))
 
 
 def test_sparse_reads_only_part_of_a_long_gop_clip(tmp_path):
@@ -72,14 +100,17 @@ def test_sparse_reads_only_part_of_a_long_gop_clip(tmp_path):
     assert all(np.array_equal(sparse[i], full[i]) for i in wanted)
 
 
-def test_media_sparse_exact(media_dir):
-    for name in ["video_r1_example.mp4", "flipping_a_pancake.mkv", "CATER_new_003595.gif"]:
-        path = media_dir / name
-        pts, keyframes, _ = vp.packet_index(path)
-        wanted = uniform_indices(len(pts), 16)
-        sparse, _, _ = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
-        full, _, _, _ = vp.read_sequential(path, set(wanted), size_fn)
-        assert all(np.array_equal(sparse[i], full[i]) for i in wanted), name
+MEDIA = ["video_r1_example.mp4", "flipping_a_pancake.mkv", "CATER_new_003595.gif"]
+
+
+@pytest.mark.parametrize("name", MEDIA)
+def test_media_sparse_exact(media_dir, name):
+    path = media_dir / name
+    pts, keyframes, _ = vp.packet_index(path)
+    wanted = uniform_indices(len(pts), 16)
+    sparse, _, _ = vp.read_sparse(path, wanted, pts, keyframes, size_fn)
+    full, _, _, _ = vp.read_sequential(path, set(wanted), size_fn)
+    assert all(np.array_equal(sparse[i], full[i]) for i in wanted)
 
 
 def full_decode(path: Path, indices: list[int]) -> np.ndarray:
@@ -89,7 +120,7 @@ def full_decode(path: Path, indices: list[int]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("workers", ["1", "3"])
-@pytest.mark.parametrize("name", ["video_r1_example.mp4", "flipping_a_pancake.mkv", "CATER_new_003595.gif"])
+@pytest.mark.parametrize("name", MEDIA)
 def test_default_reader_is_bit_identical_to_a_full_decode(media_dir, monkeypatch, name, workers):
     monkeypatch.delenv("VIDEORFT_VIDEO_BACKEND", raising=False)
     monkeypatch.setenv("VIDEORFT_DECODE_WORKERS", workers)
