@@ -14,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from verl_videorft.data import dataset as D
+from verl_videorft.data import vision as V
 from verl_videorft.data.skips import SKIPPED_KEY, UntaggedSolutionError
 from verl_videorft.prompts import build_question
 from verl_videorft.video import PROFILES, target_size
@@ -48,26 +49,50 @@ def _ds(files, **vcfg):
                              config=OmegaConf.create({"videorft": vcfg}))
 
 
-def test_sample_fields_follow_paper_prompt_and_verl_schema(mixed):
-    path, recs = mixed
-    ds = _ds(str(path))
-    assert len(ds) == 3
-    row = ds[0]
+@pytest.fixture()
+def mixed_ds(mixed):
+    return _ds(str(mixed[0]))
+
+
+def _media(path) -> str:
+    return os.path.join(os.path.dirname(path), "LLaVA-Video-178K", "x.mp4")
+
+
+def test_dataset_length_is_the_record_count(mixed_ds):
+    assert len(mixed_ds) == 3
+
+
+def test_prompt_is_one_user_turn_vision_then_question(mixed_ds, mixed):
+    row = mixed_ds[0]
     assert [m["role"] for m in row["raw_prompt"]] == ["user"]  # RL: no system prompt
     content = row["raw_prompt"][0]["content"]
-    assert content[0]["type"] == "video" and content[1] == {"type": "text", "text": build_question(recs[0])}
-    media = os.path.join(os.path.dirname(path), "LLaVA-Video-178K", "x.mp4")
-    assert content[0]["video"] == media and content[0]["nframes"] == 16
-    assert row["reward_model"] == {"style": "rule", "ground_truth": "<answer>3</answer>"}
-    assert row["data_source"] == "LLaVA"
-    info = row["extra_info"]
-    assert info["problem_type"] == "numerical" and info["problem_id"] == 7 and info["data_type"] == "video"
-    assert info["media_path"] == media and os.path.isabs(info["media_path"])
-    assert info["frame_profile"] == PROFILES["train"].to_dict() and info["index"] == row["index"] == 0
-    assert isinstance(row["dummy_tensor"], torch.Tensor) and row["tools_kwargs"] == {}
-    img = ds[1]["raw_prompt"][0]["content"][0]
+    assert content[0]["type"] == "video" and content[1] == {"type": "text", "text": build_question(mixed[1][0])}
+
+
+def test_video_item_holds_the_absolute_path_and_frame_count(mixed_ds, mixed):
+    item = mixed_ds[0]["raw_prompt"][0]["content"][0]
+    assert (item["video"], item["nframes"]) == (_media(mixed[0]), 16)
+
+
+def test_image_item_holds_the_image(mixed_ds):
+    img = mixed_ds[1]["raw_prompt"][0]["content"][0]
     assert img["type"] == "image" and img["image"].endswith("img.png")
-    assert ds[2]["raw_prompt"][0]["content"][1]["text"].startswith("Colour?\nPlease think")  # videorft
+
+
+def test_verl_fields(mixed_ds):
+    row = mixed_ds[0]
+    assert (row["reward_model"], row["data_source"], row["tools_kwargs"]) == \
+        ({"style": "rule", "ground_truth": "<answer>3</answer>"}, "LLaVA", {})
+    assert isinstance(row["dummy_tensor"], torch.Tensor)  # verl's DataProto needs one tensor
+
+
+def test_extra_info_fields(mixed_ds, mixed):
+    row = mixed_ds[0]
+    info = row["extra_info"]
+    expected = {"problem_type": "numerical", "problem_id": 7, "data_type": "video", "media_path": _media(mixed[0]),
+                "frame_profile": PROFILES["train"].to_dict(), "index": 0}
+    assert {k: info[k] for k in expected} == expected and row["index"] == 0
+    assert os.path.isabs(info["media_path"])
 
 
 @pytest.mark.parametrize("style, expected", [
@@ -85,26 +110,47 @@ def test_unknown_prompt_style_is_refused(mixed):
         _ds(str(path), prompt_style="paper")
 
 
-def test_media_root_profile_and_max_samples(mixed, tmp_path):
+def test_media_root_replaces_the_file_folder(mixed, tmp_path):
     path, _ = mixed
     other = tmp_path / "elsewhere"
     shutil.copytree(tmp_path / "LLaVA-Video-178K", other / "LLaVA-Video-178K")
-    ds = _ds(str(path), media_root=str(other), frame_profile={"base": "eval", "nframes": 8}, check_media=False)
-    row = ds[0]
-    assert row["extra_info"]["media_path"] == str(other / "LLaVA-Video-178K" / "x.mp4")
-    assert row["extra_info"]["frame_profile"]["nframes"] == 8
-    assert row["extra_info"]["frame_profile"]["max_pixels"] == PROFILES["eval"].max_pixels
-    small = D.VideoRFTDataset(data_files=[str(path), str(path)], tokenizer=None, processor=None,
-                              config=OmegaConf.create({}), max_samples=4)
-    assert len(small) == 4 and small[3]["extra_info"]["index"] == 3
-    assert small[3]["extra_info"]["problem_id"] == 7  # record 0 of the second file
-    val = D.VideoRFTDataset(data_files=str(path), tokenizer=None, processor=None, config=OmegaConf.create(
-        {"val_files": str(path), "videorft": {"val_frame_profile": "eval"}}))
+    ds = _ds(str(path), media_root=str(other))
+    assert ds[0]["extra_info"]["media_path"] == str(other / "LLaVA-Video-178K" / "x.mp4")
+
+
+def test_frame_profile_based_on_another(mixed):
+    ds = _ds(str(mixed[0]), frame_profile={"base": "eval", "nframes": 8})
+    profile = ds[0]["extra_info"]["frame_profile"]
+    assert (profile["nframes"], profile["max_pixels"]) == (8, PROFILES["eval"].max_pixels)
+
+
+def test_validation_files_get_the_val_frame_profile(mixed):
+    path = str(mixed[0])
+    val = D.VideoRFTDataset(data_files=path, tokenizer=None, processor=None, config=OmegaConf.create(
+        {"val_files": path, "videorft": {"val_frame_profile": "eval"}}))
     assert val[0]["extra_info"]["frame_profile"] == PROFILES["eval"].to_dict()
-    a, b = small.split(2)
-    assert len(a) == len(b) == 2 and b[0]["index"] == 2
-    again = pickle.loads(pickle.dumps(small))
-    assert again[1]["extra_info"]["problem_id"] == 8
+
+
+@pytest.fixture()
+def four_of_two_files(mixed):
+    """max_samples=4 over the same 3-record file given twice."""
+    path = str(mixed[0])
+    return D.VideoRFTDataset(data_files=[path, path], tokenizer=None, processor=None,
+                             config=OmegaConf.create({}), max_samples=4)
+
+
+def test_max_samples_spans_files(four_of_two_files):
+    info = four_of_two_files[3]["extra_info"]
+    assert (len(four_of_two_files), info["index"], info["problem_id"]) == (4, 3, 7)  # record 0 of file 2
+
+
+def test_split_gives_contiguous_shards(four_of_two_files):
+    a, b = four_of_two_files.split(2)
+    assert (len(a), len(b), b[0]["index"]) == (2, 2, 2)
+
+
+def test_dataset_survives_pickling(four_of_two_files):
+    assert pickle.loads(pickle.dumps(four_of_two_files))[1]["extra_info"]["problem_id"] == 8
 
 
 GOOD = {"problem": "Q", "problem_type": "free-form", "solution": "<answer>it moves left</answer>", "path": "ok.mp4"}
@@ -118,75 +164,100 @@ def media(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("bad, reason, message", [
+BAD_RECORDS = [
     ("{broken json", "bad_record", r"t\.jsonl:1: "),
     ({**GOOD, "problem_type": "Multiple Choice"}, "bad_record", r"t\.jsonl:1: unknown problem_type 'Multiple Choice'"),
     ({k: v for k, v in GOOD.items() if k != "solution"}, "bad_record", r"t\.jsonl:1: missing field 'solution'"),
     ({**GOOD, "path": "missing.mp4"}, "missing_media", r"t\.jsonl:1: media file not found: .*missing\.mp4"),
     ({**GOOD, "path": "empty.mp4"}, "corrupt_media", r"t\.jsonl:1: .*empty\.mp4"),
     ({**GOOD, "solution": "x"}, "untagged_solution", r"t\.jsonl:1: solution 'x' has no <answer>"),
-])
-def test_bad_record_is_replaced_and_counted_by_reason(media, bad, reason, message):
-    path = _write_jsonl(media / "t.jsonl", [bad, GOOD])
-    before = D.BAD_SAMPLES[reason]
-    ds = _ds(str(path))
+]
+
+
+@pytest.mark.parametrize("bad, reason, message", BAD_RECORDS)
+def test_bad_record_error_names_file_line_and_cause(media, bad, reason, message):
     with pytest.raises(D.RecordError, match=message):
-        ds.build_sample(0)
-    row = ds[0]
-    assert row["extra_info"]["source"].endswith("t.jsonl:2")
-    assert row["extra_info"][SKIPPED_KEY] == {reason: 1}  # what the step metrics add up, once per prompt
-    assert D.BAD_SAMPLES[reason] == before + 1
+        _ds(str(_write_jsonl(media / "t.jsonl", [bad, GOOD]))).build_sample(0)
+
+
+@pytest.mark.parametrize("bad, reason, message", BAD_RECORDS)
+def test_bad_record_is_replaced_by_a_sample_carrying_the_reason(media, bad, reason, message):
+    ds = _ds(str(_write_jsonl(media / "t.jsonl", [bad, GOOD])))
+    info = ds[0]["extra_info"]
+    assert info["source"].endswith("t.jsonl:2")
+    assert info[SKIPPED_KEY] == {reason: 1}  # what the step metrics add up, once per prompt
     assert ds[1]["extra_info"][SKIPPED_KEY] == {}
+
+
+@pytest.mark.parametrize("bad, reason, message", BAD_RECORDS)
+def test_bad_record_is_counted_in_the_process(media, bad, reason, message):
+    ds = _ds(str(_write_jsonl(media / "t.jsonl", [bad, GOOD])))
+    before = D.BAD_SAMPLES[reason]
+    ds[0]
+    assert D.BAD_SAMPLES[reason] == before + 1
+
+
+def _untagged(media, problem_type, solution, options):
+    rec = {**GOOD, "problem_type": problem_type, "solution": solution}
+    if options is not None:
+        rec["options"] = options
+    return _ds(str(_write_jsonl(media / "t.jsonl", [rec, GOOD])))
 
 
 @pytest.mark.parametrize("problem_type, solution, options, ground_truth", [
     ("multiple choice", "A", None, "<answer>A</answer>"),
     ("multiple choice", " B ", ["A. red", "B. blue"], "<answer>B</answer>"),
-    ("multiple choice", "E", ["A. red", "B. blue"], None),       # not one of the options
-    ("multiple choice", "a", None, None),                        # not an option letter
-    ("multiple choice", "<think>so</think> A", None, None),      # text around the answer
     ("numerical", "3", None, "<answer>3</answer>"),
     ("regression", "-2.5", None, "<answer>-2.5</answer>"),
-    ("numerical", "three", None, None),
-    ("numerical", "<answer></answer>", None, None),              # empty answer extracts to "" too
-    ("numerical", "<answer>3</answer>", None, "<answer>3</answer>"),
-    ("OCR", "hello", None, None),                                # free text: which part is the answer?
-    ("free-form", "it moves left", None, None),
+    ("numerical", "<answer>3</answer>", None, "<answer>3</answer>"),  # already tagged
 ])
-def test_untagged_solution_is_wrapped_only_when_unambiguous(media, problem_type, solution, options,
-                                                            ground_truth):
-    rec = {**GOOD, "problem_type": problem_type, "solution": solution}
-    if options is not None:
-        rec["options"] = options
-    ds = _ds(str(_write_jsonl(media / "t.jsonl", [rec, GOOD])))
-    if ground_truth is None:
-        with pytest.raises(UntaggedSolutionError, match=r"t\.jsonl:1: solution"):
-            ds.build_sample(0)
-        assert ds[0]["extra_info"][SKIPPED_KEY] == {"untagged_solution": 1}
-    else:
-        assert ds[0]["reward_model"]["ground_truth"] == ground_truth
+def test_unambiguous_untagged_solution_is_wrapped(media, problem_type, solution, options, ground_truth):
+    assert _untagged(media, problem_type, solution, options)[0]["reward_model"]["ground_truth"] == ground_truth
 
 
-@pytest.mark.parametrize("problem_type, solution, released_answerless_score", [
+@pytest.mark.parametrize("problem_type, solution, options", [
+    ("multiple choice", "E", ["A. red", "B. blue"]),       # not one of the options
+    ("multiple choice", "a", None),                        # not an option letter
+    ("multiple choice", "<think>so</think> A", None),      # text around the answer
+    ("numerical", "three", None),
+    ("numerical", "<answer></answer>", None),              # empty answer extracts to "" too
+    ("OCR", "hello", None),                                # free text: which part is the answer?
+    ("free-form", "it moves left", None),
+])
+def test_ambiguous_untagged_solution_is_skipped(media, problem_type, solution, options):
+    ds = _untagged(media, problem_type, solution, options)
+    with pytest.raises(UntaggedSolutionError, match=r"t\.jsonl:1: solution"):
+        ds.build_sample(0)
+    assert ds[0]["extra_info"][SKIPPED_KEY] == {"untagged_solution": 1}
+
+
+ANSWERLESS = "<think>hmm</think>"
+UNTAGGED = [
     ("multiple choice", "A", 1.0),
     ("numerical", "3", 0.0),
     ("OCR", "hello", 1.0),
     ("multiple choice", "<answer></answer>", 1.0),
-])
-def test_no_training_solution_lets_an_answerless_completion_win(media, problem_type, solution,
-                                                                released_answerless_score):
-    """Released behaviour: an untagged solution extracts to "", so for some types "" == "" scores 1.0
-    and the right tagged answer 0.0. Every ground truth the dataset hands out ranks the answer first."""
+]
+
+
+@pytest.mark.parametrize("problem_type, solution, released_answerless_score", UNTAGGED)
+def test_released_scoring_rewards_an_answerless_completion(problem_type, solution, released_answerless_score):
+    """Released behaviour: an untagged solution extracts to "", so for some types "" == "" scores 1.0."""
     from verl_videorft.rewards.text import accuracy_reward
 
-    answerless = "<think>hmm</think>"
-    assert accuracy_reward(answerless, solution, problem_type) == released_answerless_score  # the bug
+    assert accuracy_reward(ANSWERLESS, solution, problem_type) == released_answerless_score
+
+
+@pytest.mark.parametrize("problem_type, solution, released_answerless_score", UNTAGGED)
+def test_dataset_ground_truth_ranks_the_answer_first(media, problem_type, solution, released_answerless_score):
+    """Every ground truth the dataset hands out scores the answerless completion 0 and the right one 1."""
+    from verl_videorft.rewards.text import accuracy_reward
+
     rec = {**GOOD, "problem_type": problem_type, "solution": solution}
     row = _ds(str(_write_jsonl(media / "t.jsonl", [rec, GOOD])))[0]
     truth, ptype = row["reward_model"]["ground_truth"], row["extra_info"]["problem_type"]
     right = f"<answer>{solution}</answer>" if row["extra_info"]["source"].endswith(":1") else truth
-    assert accuracy_reward(answerless, truth, ptype) == 0.0
-    assert accuracy_reward(right, truth, ptype) == 1.0
+    assert (accuracy_reward(ANSWERLESS, truth, ptype), accuracy_reward(right, truth, ptype)) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("name, content", [
@@ -202,18 +273,27 @@ def test_record_less_file_fails_at_once_naming_it(tmp_path, name, content):
         _ds(str(tmp_path / name))
 
 
-def test_long_run_of_bad_records_is_replaced_by_many_different_records(media):
-    """70 missing videos, then 30 good records: no failure, and the replacements are spread over the
-    good records (before: `64 consecutive bad records`, and one sample returned ~64 times)."""
+@pytest.fixture()
+def long_bad_run(media):
+    """70 missing videos, then 30 good records."""
     bad = [{**GOOD, "problem_id": f"bad{i}", "path": f"missing{i}.mp4"} for i in range(70)]
     good = [{**GOOD, "problem_id": f"good{i}"} for i in range(30)]
-    ds = _ds(str(_write_jsonl(media / "t.jsonl", bad + good)))
+    return _write_jsonl(media / "t.jsonl", bad + good)
+
+
+def test_long_run_of_bad_records_is_replaced_by_many_different_records(long_bad_run):
+    """No failure, and the replacements are spread over the good records (before: `64 consecutive
+    bad records`, and one sample returned ~64 times)."""
+    ds = _ds(str(long_bad_run))
     picked = collections.Counter(ds[i]["extra_info"]["problem_id"] for i in range(70))
-    assert set(picked) <= {g["problem_id"] for g in good}
+    assert set(picked) <= {f"good{i}" for i in range(30)}
     assert len(picked) >= 20 and max(picked.values()) <= 8, picked  # 70 uniform draws of 30: ~27 distinct
-    again = _ds(str(media / "t.jsonl"))
-    assert [again[i]["extra_info"]["problem_id"] for i in (69, 3, 40)] == \
-        [ds[i]["extra_info"]["problem_id"] for i in (69, 3, 40)]  # the same replacement in every process
+
+
+def test_replacements_are_the_same_in_every_process(long_bad_run):
+    first, again = _ds(str(long_bad_run)), _ds(str(long_bad_run))
+    assert [first[i]["extra_info"]["problem_id"] for i in (69, 3, 40)] == \
+        [again[i]["extra_info"]["problem_id"] for i in (40, 3, 69)][::-1]  # any order of reads
 
 
 def test_all_records_bad_fails_naming_the_file(media):
@@ -230,64 +310,106 @@ def test_shards_keep_their_own_bad_positions(media):
     assert a[0]["extra_info"][SKIPPED_KEY] == {} and a[0]["extra_info"]["source"].endswith(":1")
 
 
-def test_hook_decodes_through_sample_frames(mixed, monkeypatch):
+@pytest.fixture()
+def fresh_frame_cache(monkeypatch):
+    """The hook configures the process-wide cache once; give it back to other tests afterwards."""
     from verl_videorft.video import cache as frame_cache
 
-    # the hook configures the process-wide cache once; give it back to other tests afterwards
     monkeypatch.setattr(frame_cache, "_GLOBAL", frame_cache._GLOBAL)
-    monkeypatch.setattr(D, "_cache_configured", False)
-    path, _ = mixed
-    ds = _ds(str(path))
-    cfg = OmegaConf.create({"videorft": {"frame_cache_mb": 64}})
-    images, videos, audios = D.VideoRFTDataset._process_multi_modal_info(ds[0]["raw_prompt"], 14, cfg)
+    monkeypatch.setattr(V, "_cache_configured", False)
+    return frame_cache
+
+
+HOOK_CFG = OmegaConf.create({"videorft": {"frame_cache_mb": 64}})
+
+
+def test_hook_decodes_a_video_through_sample_frames(mixed_ds, fresh_frame_cache):
+    images, videos, audios = D.VideoRFTDataset._process_multi_modal_info(mixed_ds[0]["raw_prompt"], 14, HOOK_CFG)
     assert images is None and audios is None and len(videos) == 1
     frames, meta = videos[0]
     assert frames.dtype == torch.uint8 and frames.shape[:2] == (16, 3)
     assert tuple(frames.shape[2:]) == target_size(240, 320, PROFILES["train"])
-    assert frames.shape[2] % 28 == 0 and frames.shape[3] % 28 == 0
     assert meta["fps"] == pytest.approx(24.0) and meta["total_num_frames"] == 48
     assert len(meta["frames_indices"]) == 16 and meta["frames_indices"][-1] == 47
-    assert frame_cache._GLOBAL.max_bytes == 64 * 2**20  # data.videorft.frame_cache_mb applied
-    images, videos, _ = D.VideoRFTDataset._process_multi_modal_info(ds[1]["raw_prompt"], 14, cfg)
+
+
+def test_hook_applies_the_frame_cache_size(mixed_ds, fresh_frame_cache):
+    D.VideoRFTDataset._process_multi_modal_info(mixed_ds[0]["raw_prompt"], 14, HOOK_CFG)
+    assert fresh_frame_cache._GLOBAL.max_bytes == 64 * 2**20  # data.videorft.frame_cache_mb
+
+
+def test_hook_decodes_an_image(mixed_ds, fresh_frame_cache):
+    images, videos, _ = D.VideoRFTDataset._process_multi_modal_info(mixed_ds[1]["raw_prompt"], 14, HOOK_CFG)
     assert videos is None and len(images) == 1 and images[0].mode == "RGB"
 
 
-def test_pass_fps_false_reproduces_released_training_grid_time(mixed, tiny_qwen):
-    """With HF's Qwen2.5-VL processor: pass_fps=False → second_per_grid_ts 1.0; True → 2 / sample fps."""
+@pytest.mark.parametrize("pass_fps, grid_time", [
+    (False, 1.0),                     # the released training: fps not passed, HF's default 2 fps
+    (True, 2 / (16 / 48 * 24)),       # temporal patch 2 over the sampled fps
+])
+def test_pass_fps_sets_the_grid_time(mixed, tiny_qwen, pass_fps, grid_time):
+    """With HF's Qwen2.5-VL processor: second_per_grid_ts, and the frames reach it unchanged."""
     from transformers import AutoProcessor
     from verl.utils.tokenizer import build_multimodal_processor_inputs
 
     processor = AutoProcessor.from_pretrained(tiny_qwen)
-    path, _ = mixed
-    for pass_fps, expected in ((False, 1.0), (True, 2 / (16 / 48 * 24))):
-        ds = _ds(str(path), frame_profile={"base": "train", "pass_fps": pass_fps})
-        messages = ds[0]["raw_prompt"]
-        images, videos, _ = D.VideoRFTDataset._process_multi_modal_info(messages, 14, None)
-        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        out = build_multimodal_processor_inputs(processor, text=[text], images=images, videos=videos)
-        t, gh, gw = out["video_grid_thw"][0].tolist()
-        assert (t, gh * 14, gw * 14) == (8, *videos[0][0].shape[2:])  # no resampling, no resize
-        assert float(out["second_per_grid_ts"][0]) == pytest.approx(expected, rel=1e-4)
-        n_pad = int((out["input_ids"][0] == processor.video_token_id).sum())
-        assert n_pad == t * gh * gw // 4
+    ds = _ds(str(mixed[0]), frame_profile={"base": "train", "pass_fps": pass_fps})
+    messages = ds[0]["raw_prompt"]
+    images, videos, _ = D.VideoRFTDataset._process_multi_modal_info(messages, 14, None)
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    out = build_multimodal_processor_inputs(processor, text=[text], images=images, videos=videos)
+    t, gh, gw = out["video_grid_thw"][0].tolist()
+    assert (t, gh * 14, gw * 14) == (8, *videos[0][0].shape[2:])  # no resampling, no resize
+    assert float(out["second_per_grid_ts"][0]) == pytest.approx(grid_time, rel=1e-4)
+    assert int((out["input_ids"][0] == processor.video_token_id).sum()) == t * gh * gw // 4
 
 
-def test_hook_survives_corrupt_missing_and_empty_media(media_dir, tmp_path):
+def _corrupted(media_dir, tmp_path):
+    return media_dir / "corrupted.mp4"
+
+
+def _missing(media_dir, tmp_path):
+    return tmp_path / "missing.mp4"
+
+
+def _empty(media_dir, tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
+    return tmp_path / "empty.mp4"
+
+
+BAD_MEDIA = [_corrupted, _missing, _empty]
+
+
+def _messages(path) -> list[dict]:
+    return [{"role": "user", "content": [V.vision_item("video", str(path), PROFILES["train"]),
+                                         {"type": "text", "text": "q"}]}]
+
+
+@pytest.mark.parametrize("make", BAD_MEDIA)
+def test_undecodable_media_gives_an_error_and_a_black_placeholder(media_dir, tmp_path, make):
+    bad = make(media_dir, tmp_path)
     before = D.BAD_SAMPLES["decode_error"]
-    for bad in (media_dir / "corrupted.mp4", tmp_path / "missing.mp4", tmp_path / "empty.mp4"):
-        item = D.vision_item("video", str(bad), PROFILES["train"])
-        messages = [{"role": "user", "content": [item, {"type": "text", "text": "q"}]}]
-        images, videos, errors = D.load_vision(messages)
-        assert len(errors) == 1 and str(bad.name) in errors[0]
-        frames, meta = videos[0]
-        assert frames.shape[0] == 16 and int(frames.max()) == 0  # black placeholder
-        _, vids, _ = D.VideoRFTDataset._process_multi_modal_info(messages, 14, None)  # no exception
-        assert vids[0][0].shape == frames.shape
-        with pytest.raises(D.SampleDecodeError, match=bad.name):
-            D.VideoRFTDataset._process_multi_modal_info(
-                messages, 14, OmegaConf.create({"videorft": {"on_decode_error": "raise"}}))
-    assert D.BAD_SAMPLES["decode_error"] - before == 9
-    ok = D.vision_item("video", str(media_dir / "video_r1_example.mp4"), PROFILES["train"])
-    _, videos, errors = D.load_vision([{"role": "user", "content": [ok]}])
+    _, videos, errors = V.load_vision(_messages(bad))
+    assert len(errors) == 1 and bad.name in errors[0]
+    assert videos[0][0].shape[0] == 16 and int(videos[0][0].max()) == 0
+    assert D.BAD_SAMPLES["decode_error"] == before + 1
+
+
+@pytest.mark.parametrize("make", BAD_MEDIA)
+def test_hook_gives_the_placeholder_by_default(media_dir, tmp_path, make):
+    messages = _messages(make(media_dir, tmp_path))
+    _, videos, _ = D.VideoRFTDataset._process_multi_modal_info(messages, 14, None)  # no exception
+    assert videos[0][0].shape[0] == 16 and int(videos[0][0].max()) == 0
+
+
+@pytest.mark.parametrize("make", BAD_MEDIA)
+def test_hook_raises_when_asked(media_dir, tmp_path, make):
+    bad = make(media_dir, tmp_path)
+    with pytest.raises(D.SampleDecodeError, match=bad.name):
+        D.VideoRFTDataset._process_multi_modal_info(
+            _messages(bad), 14, OmegaConf.create({"videorft": {"on_decode_error": "raise"}}))
+
+
+def test_real_clip_loads_without_errors(media_dir):
+    _, videos, errors = V.load_vision(_messages(media_dir / "video_r1_example.mp4"))
     assert errors == [] and videos[0][0].shape[0] == 16 and videos[0][1]["fps"] == pytest.approx(22.29, abs=0.01)

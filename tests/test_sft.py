@@ -136,7 +136,7 @@ def test_sft_sample_with_broken_video_trains_on_nothing(sft_parquet, tiny_qwen, 
     from transformers import AutoProcessor
     from verl.utils import hf_tokenizer
 
-    from verl_videorft.data.dataset import BAD_SAMPLES
+    from verl_videorft.data.skips import BAD_SAMPLES
 
     path, _ = sft_parquet
     rows = pq.read_table(path).to_pylist()

@@ -4,7 +4,8 @@
 it is resolved lazily so that ``import verl_videorft.data.records`` does not import verl.
 
 - :mod:`.records`   lazy JSON/JSONL/parquet record files, errors naming ``file:line``.
-- :mod:`.dataset`   ``VideoRFTDataset`` (``data.custom_cls``) and the vision hook.
+- :mod:`.dataset`   ``VideoRFTDataset`` (``data.custom_cls``) and verl's decode hook.
+- :mod:`.vision`    a sample's vision item and its decoding (shared with SFT data).
 - :mod:`.sft`       CoT records → SFT data for verl's ``sft_trainer``.
 - :mod:`.demo_set`  the synthetic moving-shapes video-reasoning set.
 """

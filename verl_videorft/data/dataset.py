@@ -7,7 +7,7 @@ and builds the paper's prompt: one user turn, the vision item first, then
 :func:`~verl_videorft.prompts.build_question` text, no system prompt.
 
 The agent-loop worker decodes vision through the dataset class's ``_process_multi_modal_info``
-classmethod; here it goes through :func:`verl_videorft.video.sample_frames` (shared frame cache),
+classmethod; here it goes through :func:`verl_videorft.data.vision.load_vision` (shared frame cache),
 with the frame profile each sample carries in its vision item.
 
 Config: ``data.videorft``, typed and defaulted once in :class:`verl_videorft.config.DataConfig`
@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import threading
 from typing import Any
 
 import numpy as np
@@ -36,65 +35,24 @@ import torch
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
 from verl_videorft.config import DataConfig, data_config
-from verl_videorft.data.record_check import DATA_TYPES, check_record, resolve_media_path
+from verl_videorft.data.record_check import check_record, resolve_media_path
 from verl_videorft.data.records import RecordFile, RecordFileError
-from verl_videorft.data.skips import SKIPPED_KEY, SkipError, replacement_candidates, skip_reason, tagged_solution
+from verl_videorft.data.skips import (
+    BAD_SAMPLES,
+    SKIPPED_KEY,
+    SkipError,
+    replacement_candidates,
+    skip_reason,
+    tagged_solution,
+)
+from verl_videorft.data.vision import SampleDecodeError, configure_cache_from, load_vision, vision_item
 from verl_videorft.prompts import RecordError, build_question
 from verl_videorft.video.media import check_media
 
 logger = logging.getLogger(__name__)
 
-# the key in a vision item that carries the sample's frame profile to the decode hook
-PROFILE_KEY = "videorft_profile"
-# process-wide counts of samples that could not be used: {"bad_record": n, "missing_media": n, ...}
-# (logs and tests; the step metrics count skips through each sample's extra_info, see data/skips.py)
-BAD_SAMPLES: collections.Counter = collections.Counter()
-
-_cache_lock = threading.Lock()
-_cache_configured = False
-
-
 class MediaError(SkipError):
     """The record's media file is missing (reason ``missing_media``) or unusable (``corrupt_media``)."""
-
-
-class SampleDecodeError(RuntimeError):
-    """A sample's image or video could not be decoded; the message names each file and reason."""
-
-
-def vision_item(data_type: str, media_path: str, profile) -> dict[str, Any]:
-    """The content item for a sample's image or video, as verl's agent loop and HF chat templates read it.
-
-    ``nframes`` / ``min_pixels`` / ``max_pixels`` also let verl's stock qwen_vl_utils path decode
-    the same frames if the hook is bypassed; ``videorft_profile`` is what our hook uses.
-    """
-    item: dict[str, Any] = {"type": data_type, data_type: media_path,
-                            "min_pixels": profile.min_pixels, "max_pixels": profile.max_pixels,
-                            PROFILE_KEY: profile.to_dict()}
-    if data_type == "video":
-        item["nframes"] = profile.nframes
-    return item
-
-
-def configure_cache_from(config: Any) -> None:
-    """Apply ``data.videorft.frame_cache_mb`` / ``frame_cache_dir`` once per process."""
-    global _cache_configured
-    if _cache_configured:
-        return
-    with _cache_lock:
-        if _cache_configured:
-            return
-        vcfg = data_config(config)
-        kwargs: dict[str, Any] = {}
-        if vcfg.frame_cache_mb is not None:
-            kwargs["max_bytes"] = int(vcfg.frame_cache_mb * 2**20)
-        if vcfg.frame_cache_dir:
-            kwargs["disk_dir"] = os.path.expanduser(vcfg.frame_cache_dir)
-        if kwargs:
-            from verl_videorft.video import configure_frame_cache
-
-            configure_frame_cache(**kwargs)
-        _cache_configured = True
 
 
 def _register_profiles(vcfg: DataConfig) -> None:
@@ -298,52 +256,3 @@ class VideoRFTDataset(RLHFDataset):
         return images, videos, cls._extract_audio_info(messages)
 
 
-def load_vision(messages: list[dict]) -> tuple[list | None, list | None, list[str]]:
-    """Decode every image / video item of ``messages`` through :func:`~verl_videorft.video.sample_frames`.
-
-    Returns ``(images, videos, errors)``: ``images`` a list of PIL images, ``videos`` a list of
-    ``(uint8 tensor [T, 3, H, W], metadata dict)`` as verl's agent loop and the HF / vLLM
-    processors take them (``None`` when there are none), ``errors`` one message per item that
-    could not be decoded (that item is then a black placeholder; counted in ``BAD_SAMPLES``).
-    An agent loop can use ``errors`` to score the sample 0.
-    """
-    from PIL import Image
-
-    from verl_videorft.video import (
-        VideoDecodeError,
-        placeholder_frames,
-        processor_video_metadata,
-        resolve_profile,
-        sample_frames,
-    )
-
-    images: list = []
-    videos: list = []
-    errors: list[str] = []
-    for message in messages:
-        content = message.get("content")
-        if not isinstance(content, list):
-            continue
-        for item in content:
-            if not isinstance(item, dict) or item.get("type") not in DATA_TYPES:
-                continue
-            kind = item["type"]
-            src = item.get(kind)
-            spec = item.get(PROFILE_KEY) or {k: item[k] for k in ("nframes", "min_pixels", "max_pixels") if k in item}
-            profile = resolve_profile(spec or "train")
-            try:
-                if not isinstance(src, (str, os.PathLike)):
-                    raise VideoDecodeError(str(src)[:80], f"{kind} item holds {type(src).__name__}, expected a path")
-                frames, meta = sample_frames(src, profile)
-            except (VideoDecodeError, OSError, ValueError) as e:
-                BAD_SAMPLES["decode_error"] += 1
-                errors.append(str(e))
-                logger.warning("videorft: cannot decode %s, using black placeholder: %s", kind, e)
-                frames, meta = placeholder_frames(profile, kind), {}
-            if kind == "image":
-                images.append(Image.fromarray(np.ascontiguousarray(frames[0])))
-            else:
-                tensor = torch.from_numpy(np.array(frames.transpose(0, 3, 1, 2), order="C"))  # one copy
-                pass_fps = profile.pass_fps and bool(meta.get("sample_fps"))  # placeholders have none
-                videos.append((tensor, processor_video_metadata(meta, tensor.shape[0], pass_fps)))
-    return images or None, videos or None, errors

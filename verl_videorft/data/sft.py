@@ -131,7 +131,7 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
 
     A sample whose video or image fails to decode keeps its place in the batch (black placeholder
     frames) but gets an all-zero loss mask, so the model is never trained to answer without
-    looking; it is logged and counted in ``verl_videorft.data.BAD_SAMPLES["sft_decode_error"]``.
+    looking; it is logged and counted in ``verl_videorft.data.skips.BAD_SAMPLES["sft_decode_error"]``.
     """
 
     def __init__(self, parquet_files, tokenizer, config, processor=None, max_samples: int = -1):
@@ -149,7 +149,7 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
             pad_id = None if token is None else self.tokenizer.convert_tokens_to_ids(token)
             row["loss_mask"] = whole_sequence_mask(row, pad_id)
         if self._decode_errors:
-            from verl_videorft.data.dataset import BAD_SAMPLES
+            from verl_videorft.data.skips import BAD_SAMPLES
 
             BAD_SAMPLES["sft_decode_error"] += 1
             logger.warning("videorft sft: sample %s trains on nothing (loss masked): %s", item,
@@ -162,7 +162,7 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
 
         from verl.utils.py_functional import convert_nested_value_to_list_recursive
 
-        from verl_videorft.data.dataset import load_vision, vision_item
+        from verl_videorft.data.vision import load_vision, vision_item
         from verl_videorft.video import resolve_profile
 
         messages = convert_nested_value_to_list_recursive(example[self.messages_key])

@@ -33,6 +33,7 @@ prompt's ``extra_info`` and ``uid``; ``videorft_sync`` adds the counts once per 
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import Any
@@ -48,6 +49,10 @@ SKIPPED_KEY = "videorft_skipped"  # extra_info: {reason: count} of the records s
 AGENT_ERROR_REASONS = {"decode_error": "corrupt_media", "prompt_too_long": "prompt_too_long"}
 METRIC_PREFIX = "videorft/skipped/"
 RANDOM_DRAWS = 16  # random draws before the scan that guarantees an end
+# Process-wide counts of samples that could not be used, by reason ({"bad_record": n,
+# "decode_error": n, ...}), for logs and tests; the step metrics count skips through each sample's
+# extra_info instead (one process's counter never sees the other workers').
+BAD_SAMPLES: collections.Counter = collections.Counter()
 
 
 class SkipError(RecordError):
