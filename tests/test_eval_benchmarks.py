@@ -154,18 +154,32 @@ def _rows():
     ]
 
 
-def test_summary_and_markdown():
-    summary = summarize(_rows())
-    v = summary["vsibench"]
-    assert (v["n"], v["failed"]) == (3, 1)
-    assert v["score"] == pytest.approx(50.0)      # (0.5 + 1 + 0) / 3
-    assert v["acc"] == pytest.approx(50.0) and v["mra"] == pytest.approx(50.0)
-    md = markdown_report(summary, model="ckpt-100")
-    lines = md.splitlines()
-    assert lines[0].startswith("| model | VSI-Bench | VideoMMMU | MMVU |")
-    assert "| VideoRFT-7B (paper) | 36.8 | 51.1 | 68.5 | 62.1 | 73.7 | 59.8 |" in lines
-    assert "| **ckpt-100** (this run) | **50.0** | – | **100.0** | – | – | – |" in lines
-    assert "`vsibench/2` `/v/missing.mp4`: VideoDecodeError" in md
+@pytest.mark.parametrize("field, expected", [
+    ("n", 3),
+    ("failed", 1),
+    ("score", pytest.approx(50.0)),  # (0.5 + 1 + 0) / 3
+    ("acc", pytest.approx(50.0)),
+    ("mra", pytest.approx(50.0)),
+])
+def test_summary_of_a_benchmark(field, expected):
+    assert summarize(_rows())["vsibench"][field] == expected
+
+
+@pytest.mark.parametrize("line", [
+    "| VideoRFT-7B (paper) | 36.8 | 51.1 | 68.5 | 62.1 | 73.7 | 59.8 |",
+    "| **ckpt-100** (this run) | **50.0** | – | **100.0** | – | – | – |",
+])
+def test_markdown_report_rows(line):
+    assert line in markdown_report(summarize(_rows()), model="ckpt-100").splitlines()
+
+
+def test_markdown_report_header_lists_the_benchmarks_in_table_order():
+    header = markdown_report(summarize(_rows()), model="ckpt-100").splitlines()[0]
+    assert header.startswith("| model | VSI-Bench | VideoMMMU | MMVU |")
+
+
+def test_markdown_report_names_failed_samples():
+    assert "`vsibench/2` `/v/missing.mp4`: VideoDecodeError" in markdown_report(summarize(_rows()), model="m")
 
 
 def test_bar_chart_png(tmp_path):

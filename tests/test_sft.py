@@ -111,23 +111,28 @@ def test_sft_loss_unknown_is_refused(sft_parquet, tiny_qwen):
         _sft_dataset(sft_parquet[0], tiny_qwen, sft_loss="prompt")
 
 
-def test_sft_dataset_uses_profile_frames_and_metadata(sft_parquet, tiny_qwen):
-    from transformers import AutoProcessor
-    from verl.utils import hf_tokenizer
+@pytest.fixture(scope="module")
+def sft_dataset(sft_parquet, tiny_qwen):
+    return _sft_dataset(sft_parquet[0], tiny_qwen)
 
-    path, _ = sft_parquet
-    processor = AutoProcessor.from_pretrained(tiny_qwen)
-    ds = VideoRFTSFTDataset(parquet_files=str(path), tokenizer=hf_tokenizer(str(tiny_qwen)),
-                            config=OmegaConf.create({"max_length": 4096, "pad_mode": "no_padding"}),
-                            processor=processor)
-    item = ds[0]
-    mm = item["multi_modal_inputs"]
-    t, h, w = mm["video_grid_thw"][0].tolist()
+
+def test_sft_video_takes_every_frame_of_a_short_clip(sft_dataset):
+    t, _, _ = sft_dataset[0]["multi_modal_inputs"]["video_grid_thw"][0].tolist()
     assert t == 6  # a 12-frame clip gives all 12 frames (fewer than 16), 6 temporal groups
-    assert float(mm["second_per_grid_ts"][0]) == pytest.approx(2 / 8.0)  # real fps 8, all frames sampled
+
+
+def test_sft_video_grid_time_follows_the_clip_fps(sft_dataset):
+    grid_time = float(sft_dataset[0]["multi_modal_inputs"]["second_per_grid_ts"][0])
+    assert grid_time == pytest.approx(2 / 8.0)  # real fps 8, all frames sampled
+
+
+def test_sft_sample_has_mrope_positions_and_a_loss(sft_dataset):
+    item = sft_dataset[0]
     assert int(item["loss_mask"].sum()) > 0 and item["position_ids"].shape[0] == 4
-    image_idx = next(i for i in range(len(ds)) if "image_grid_thw" in ds[i].get("multi_modal_inputs", {}))
-    assert ds[image_idx]["multi_modal_inputs"]["pixel_values"].shape[0] > 0
+
+
+def test_sft_image_sample_has_pixels(sft_dataset):
+    assert sft_dataset[_image_index(sft_dataset)]["multi_modal_inputs"]["pixel_values"].shape[0] > 0
 
 
 def test_sft_sample_with_broken_video_trains_on_nothing(sft_parquet, tiny_qwen, tmp_path):
