@@ -41,7 +41,9 @@ def fake_vllm(monkeypatch):
     return mod
 
 
-def test_vllm_engine_request_shape(fake_vllm, tiny_qwen, clip):
+@pytest.fixture
+def vllm_run(fake_vllm, tiny_qwen, clip):
+    """A video request and a text retry through the vLLM engine: ``(engine, replies, frames, prompts, params)``."""
     from verl_videorft.cot.vllm_engine import VLLMEngine
 
     frames, meta = sample_frames(clip, {"nframes": 4, "min_pixels": 3136, "max_pixels": 3136}, cache=False)
@@ -50,17 +52,40 @@ def test_vllm_engine_request_shape(fake_vllm, tiny_qwen, clip):
                     [0.0, 1.0, 2.0, 3.0])
     text = Request([{"role": "user", "content": "why"}], GenSettings(temperature=0.0), retry=True)
     replies = eng.generate([video, text])
-    assert [(r.text, r.tokens_in, r.tokens_out) for r in replies] == [("<answer>A</answer>", 7, 2)] * 2
-    assert eng.llm.kwargs["max_model_len"] == 4096 and eng.llm.kwargs["limit_mm_per_prompt"] == {"image": 1, "video": 1}
     (prompts, params), = FakeLLM.calls
-    v, t = prompts
+    return eng, replies, frames, prompts, params
+
+
+def test_vllm_replies_carry_text_and_token_counts(vllm_run):
+    assert [(r.text, r.tokens_in, r.tokens_out) for r in vllm_run[1]] == [("<answer>A</answer>", 7, 2)] * 2
+
+
+def test_vllm_engine_settings(vllm_run):
+    kwargs = vllm_run[0].llm.kwargs
+    assert (kwargs["max_model_len"], kwargs["limit_mm_per_prompt"]) == (4096, {"image": 1, "video": 1})
+
+
+def test_vllm_video_prompt_holds_one_video_of_our_frames(vllm_run):
+    _, _, frames, (v, _), _ = vllm_run
     assert v["prompt"].count("<|video_pad|>") == 1
-    # no second resize or frame sampling inside vLLM's processor (placeholder count = features)
-    assert v["mm_processor_kwargs"]["do_resize"] is False and v["mm_processor_kwargs"]["do_sample_frames"] is False
     (vframes, vmeta), = v["multi_modal_data"]["video"]
     assert np.array_equal(vframes, frames) and len(vmeta["frames_indices"]) == 4  # shape: the eval backend's
+
+
+def test_vllm_processor_neither_resizes_nor_samples_again(vllm_run):
+    # placeholder count = features: no second resize or frame sampling inside vLLM's processor
+    kwargs = vllm_run[3][0]["mm_processor_kwargs"]
+    assert (kwargs["do_resize"], kwargs["do_sample_frames"]) == (False, False)
+
+
+def test_vllm_text_prompt_is_the_prompt_alone(vllm_run):
+    t = vllm_run[3][1]
     assert t == {"prompt": t["prompt"]} and "<|video_pad|>" not in t["prompt"]
-    assert params[0]["temperature"] == 0.0 and params[1]["temperature"] == 0.7  # a retry samples
+
+
+def test_vllm_retry_samples(vllm_run):
+    params = vllm_run[4]
+    assert (params[0]["temperature"], params[1]["temperature"]) == (0.0, 0.7)
 
 
 @pytest.mark.slow

@@ -113,18 +113,32 @@ def video_request() -> Request:
                    {"backend": "decord"}, [0.0, 1.0, 2.0, 3.0])
 
 
-def test_frames_travel_as_labelled_jpeg_images(fresh):
+def test_video_reply_is_the_description(fresh):
+    (reply,) = engine(fresh).generate([video_request()])
+    assert (reply.error, json.loads(reply.text), reply.tokens_in, reply.tokens_out) == (None, DESCRIPTION, 11, 7)
+
+
+def _sent_parts(fresh) -> list[dict]:
+    engine(fresh).generate([video_request()])
+    return fresh.bodies[0]["messages"][0]["content"]
+
+
+def test_each_frame_is_labelled_with_its_time(fresh):
+    labels = [p["text"] for p in _sent_parts(fresh) if p["type"] == "text"]
+    assert labels[:2] == ["Frame at 0.0 s:", "Frame at 1.0 s:"]
+
+
+def test_frames_travel_as_jpeg_data_urls(fresh):
+    urls = [p["image_url"]["url"] for p in _sent_parts(fresh) if p["type"] == "image_url"]
+    assert len(urls) == 4 and all(u.startswith("data:image/jpeg;base64,") for u in urls)
+
+
+def test_a_sent_frame_decodes_to_the_frame(fresh):
     from PIL import Image
 
-    (reply,) = engine(fresh).generate([video_request()])
-    assert reply.error is None and json.loads(reply.text) == DESCRIPTION
-    assert (reply.tokens_in, reply.tokens_out) == (11, 7)
-    parts = fresh.bodies[0]["messages"][0]["content"]
-    assert [p["text"] for p in parts if p["type"] == "text"][:2] == ["Frame at 0.0 s:", "Frame at 1.0 s:"]
-    urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
-    assert len(urls) == 4 and all(u.startswith("data:image/jpeg;base64,") for u in urls)
-    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1]))))
-    assert img.shape == (28, 56, 3) and img[:, :20].mean() > 240 and img[:, 36:].mean() < 15
+    url = next(p["image_url"]["url"] for p in _sent_parts(fresh) if p["type"] == "image_url")
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert img.shape == (28, 56, 3) and img[:, :20].mean() > 240 and img[:, 36:].mean() < 15  # white | black
 
 
 def test_text_request_body_is_plain_chat(fresh):

@@ -51,16 +51,53 @@ def lines(path: Path) -> list[dict]:
     return out
 
 
-def test_scripted_run_writes_every_stage_and_stats_add_up(demo, tmp_path, tiny_siglip):
-    stats, _ = scripted_run(demo, tmp_path, tiny_siglip, wrong={"train-0001"})
-    for stage in STAGES:
-        ids = [r["problem_id"] for r in lines(tmp_path / f"{stage}.jsonl")]
-        assert sorted(ids) == sorted(r["problem_id"] for r in records(demo)), stage
-    assert stats == json.loads((tmp_path / "stats.json").read_text())
-    assert stats["input"] == 6 and stats["kept"] == 5 and stats["dropped"] == {"wrong_answer": 1}
-    assert stats["kept"] + sum(stats["dropped"].values()) == stats["input"]
-    assert stats["stages"]["describe"] == {**stats["stages"]["describe"], "done": 6, "failed": 0,
-                                           "tokens_in": 300, "tokens_out": 120}
+@pytest.fixture(scope="module")
+def one_wrong(demo, tmp_path_factory, tiny_siglip):
+    """A scripted run in which record train-0001 answers wrong: ``(stats, out folder)``."""
+    out = tmp_path_factory.mktemp("one_wrong")
+    stats, _ = scripted_run(demo, out, tiny_siglip, wrong={"train-0001"})
+    return stats, out
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_file_holds_every_record(demo, one_wrong, stage):
+    ids = [r["problem_id"] for r in lines(one_wrong[1] / f"{stage}.jsonl")]
+    assert sorted(ids) == sorted(r["problem_id"] for r in records(demo))
+
+
+def test_stats_file_is_what_build_returns(one_wrong):
+    stats, out = one_wrong
+    assert stats == json.loads((out / "stats.json").read_text())
+
+
+def test_stats_count_kept_and_dropped(one_wrong):
+    stats, _ = one_wrong
+    assert (stats["input"], stats["kept"], stats["dropped"]) == (6, 5, {"wrong_answer": 1})
+
+
+def test_stats_count_each_stage(one_wrong):
+    describe = one_wrong[0]["stages"]["describe"]
+    assert {k: describe[k] for k in ("done", "failed", "tokens_in", "tokens_out")} == \
+        {"done": 6, "failed": 0, "tokens_in": 300, "tokens_out": 120}
+
+
+def test_cot_output_holds_the_kept_reasoning(one_wrong):
+    kept = lines(one_wrong[1] / "cot.jsonl")
+    assert len(kept) == 5
+    assert all(r["process"].startswith("<think>Let me think") and r["process"].endswith("</think>") for r in kept)
+
+
+def test_cot_output_is_accepted_by_videorft_data_sft(demo, one_wrong, tmp_path):
+    import pyarrow.parquet as pq
+
+    from verl_videorft.cli import main
+
+    out = one_wrong[1]
+    assert main(["data", "sft", str(out / "cot.jsonl"), "-o", str(tmp_path / "sft.parquet"),
+                 "--media-root", str(demo.parent)]) == 0
+    table = pq.read_table(tmp_path / "sft.parquet").to_pylist()
+    assert sorted(r["problem_id"] for r in table) == sorted(r["problem_id"] for r in lines(out / "cot.jsonl"))
+    assert table[0]["messages"][2]["content"].startswith("<think>")
 
 
 def test_descriptions_in_stage_file_match_schema(demo, tmp_path, tiny_siglip):
@@ -79,23 +116,6 @@ def test_each_video_is_decoded_once_across_frame_stages(demo, tmp_path, tiny_sig
     assert stats["frames"] == {"videos": 6, "decodes": 6, "max_decodes_per_video": 1}
     decodes = {s: sum(r["decodes"] for r in lines(tmp_path / f"{s}.jsonl")) for s in ("describe", "revise", "filter")}
     assert decodes == {"describe": 6, "revise": 0, "filter": 0}
-
-
-def test_cot_output_is_accepted_by_videorft_data_sft(demo, tmp_path, tiny_siglip):
-    import pyarrow.parquet as pq
-
-    from verl_videorft.cli import main
-
-    stats, _ = scripted_run(demo, tmp_path, tiny_siglip, wrong={"train-0002"})
-    kept = lines(tmp_path / "cot.jsonl")
-    assert len(kept) == stats["kept"] == 5
-    assert all(r["process"].startswith("<think>Let me think") and r["process"].endswith("</think>") for r in kept)
-    rc = main(["data", "sft", str(tmp_path / "cot.jsonl"), "-o", str(tmp_path / "sft.parquet"),
-               "--media-root", str(demo.parent)])
-    assert rc == 0
-    table = pq.read_table(tmp_path / "sft.parquet").to_pylist()
-    assert sorted(r["problem_id"] for r in table) == sorted(r["problem_id"] for r in kept)
-    assert table[0]["messages"][2]["content"].startswith("<think>")
 
 
 def test_rerun_skips_finished_records(demo, tmp_path, tiny_siglip):
