@@ -212,16 +212,27 @@ def test_each_record_has_one_fate(rows, fate):
     assert disposition({"rows": rows}) == fate
 
 
-def test_stats_add_up_and_count_decodes_per_video():
+def _stats() -> dict:
     items = [{"media": f"/v{i % 2}.mp4", "rows": rows} for i, rows in enumerate([
         _rows(("ok", None), ("ok", None), ("ok", None), ("kept", None)),
         _rows(("failed", "media_error")),
         _rows(("ok", None), ("failed", "reason_failed")),
         {}])]
-    stats = compute_stats(items)
+    return compute_stats(items)
+
+
+def test_stats_kept_and_dropped_add_up_to_the_input():
+    stats = _stats()
     assert stats["kept"] + sum(stats["dropped"].values()) == stats["input"] == 4
-    assert stats["stages"]["describe"] == {"done": 2, "failed": 1, "tokens_in": 3, "tokens_out": 3, "seconds": 1.5}
-    assert stats["frames"] == {"videos": 2, "decodes": 5, "max_decodes_per_video": 4}
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("stages", {"describe": {"done": 2, "failed": 1, "tokens_in": 3, "tokens_out": 3, "seconds": 1.5}}),
+    ("frames", {"videos": 2, "decodes": 5, "max_decodes_per_video": 4}),  # decodes counted per video
+])
+def test_stats_parts(key, expected):
+    got = _stats()[key]
+    assert {k: got[k] for k in expected} == expected
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -233,14 +244,19 @@ def test_per_stage_flag_values(values, expected):
     assert per_stage(values, "engine") == expected
 
 
-def test_engine_spec_checks_kind_and_url():
-    with pytest.raises(ValueError, match="unknown engine"):
-        EngineSpec("tgi", "m")
-    with pytest.raises(ValueError, match="base URL"):
-        EngineSpec("openai", "m")
+@pytest.mark.parametrize("kind, message", [
+    ("tgi", "unknown engine"),
+    ("openai", "base URL"),  # an HTTP engine needs its server's URL
+])
+def test_engine_spec_checks_kind_and_url(kind, message):
+    with pytest.raises(ValueError, match=message):
+        EngineSpec(kind, "m")
 
 
-def test_stage_waits_for_its_input():
-    item = {"rows": {"describe": {"status": "failed"}}}
-    assert not needs("reason", item) and not needs("describe", item)
-    assert needs("reason", {"rows": {"describe": {"status": "ok"}}})
+@pytest.mark.parametrize("stage, describe_status, expected", [
+    ("reason", "failed", False),   # its input failed
+    ("describe", "failed", False),  # done (failed is final)
+    ("reason", "ok", True),
+])
+def test_stage_waits_for_its_input(stage, describe_status, expected):
+    assert needs(stage, {"rows": {"describe": {"status": describe_status}}}) is expected

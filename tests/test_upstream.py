@@ -74,12 +74,14 @@ def test_pickled_tag_loss_is_retagged_like_verl():
     assert all(torch.equal(a, b) for a, b in zip(td["position_ids"].unbind(), rows, strict=True))
 
 
-def test_plugin_installs_the_fix_in_verl_worker_modules():
-    import verl.workers.engine.base as engine_base
-    import verl.workers.engine_workers as engine_workers
+@pytest.mark.parametrize("module", [
+    "verl.utils.tensordict_utils",
+    "verl.workers.engine_workers",
+    "verl.workers.engine.base",
+])
+def test_plugin_installs_the_fix_in_verl_worker_modules(module):
+    import importlib
 
     import verl_videorft.plugin  # noqa: F401  (the hook runs on import)
 
-    assert tdu.maybe_fix_3d_position_ids is upstream.fix_3d_position_ids
-    assert engine_workers.maybe_fix_3d_position_ids is upstream.fix_3d_position_ids
-    assert engine_base.maybe_fix_3d_position_ids is upstream.fix_3d_position_ids
+    assert importlib.import_module(module).maybe_fix_3d_position_ids is upstream.fix_3d_position_ids
