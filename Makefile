@@ -27,7 +27,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile .ci/install_system.sh
 	# finds the search-path plugin (setuptools' default editable finder hides namespace packages).
 	$(PIP) install -c constraints.txt -e ".[test]" --config-settings editable_mode=compat
 	# torchvision: only a CUDA build exists on the index; install it without deps and neutralise
-	# its CUDA-only meta registrations (PLATFORM.md), so pure-Python transforms work on CPU.
+	# its CUDA-only meta registrations (its _C.so links CUDA libraries, so importing
+	# torchvision._meta_registrations raises and breaks transformers' PreTrainedModel import),
+	# so pure-Python transforms work on CPU.
 	$(PIP) install -c constraints.txt --no-deps "torchvision==0.28.0"
 	$(PY) -m verl_videorft.cpu.torchvision_shim --install
 	touch $(STAMP)

@@ -1,4 +1,4 @@
-"""verl's real GRPO loop on CPU survives a record file full of trouble, and counts every skip (issue 13).
+"""verl's real GRPO loop on CPU survives a record file full of trouble, and counts every skip.
 
 One record file, read in order (``data.shuffle=false``, 2 prompts a step), four steps:
 

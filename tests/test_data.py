@@ -282,8 +282,8 @@ def long_bad_run(media):
 
 
 def test_long_run_of_bad_records_is_replaced_by_many_different_records(long_bad_run):
-    """No failure, and the replacements are spread over the good records (before: `64 consecutive
-    bad records`, and one sample returned ~64 times)."""
+    """No failure (no limit on consecutive bad records), and the replacements are spread over the
+    good records rather than one sample returned again and again."""
     ds = _ds(str(long_bad_run))
     picked = collections.Counter(ds[i]["extra_info"]["problem_id"] for i in range(70))
     assert set(picked) <= {f"good{i}" for i in range(30)}

@@ -40,6 +40,6 @@ def test_replacements_reach_every_usable_position(n, item, known_bad):
 
 
 def test_replacements_differ_between_neighbouring_positions():
-    """Before: position i + k was replaced by the next good record, the same one for a whole run."""
+    """Not the next good record for each bad position: that would return one record for a whole run."""
     firsts = {next(replacement_candidates(1000, i, seed=0, known_bad=set(range(100)))) for i in range(100)}
     assert len(firsts) > 80

@@ -1,4 +1,4 @@
-"""Work-around for verl's ``maybe_fix_3d_position_ids`` on equal-length rows (issue 13 rows 4, 5).
+"""Work-around for verl's ``maybe_fix_3d_position_ids`` on equal-length rows.
 
 Contract: verl 0.9.1 ``verl/utils/tensordict_utils.py`` line 910 (``maybe_fix_3d_position_ids``) and
 line 495 (``index_select_tensor_dict`` unbinds nested tensors); TransferQueue 0.1.11
