@@ -59,3 +59,12 @@ def tiny_siglip(tmp_path_factory) -> Path:
     from verl_videorft.testing import build_tiny_siglip
 
     return build_tiny_siglip(tmp_path_factory.mktemp("models") / "tiny-siglip")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray instance with two CPUs for one test module (skips without Ray)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

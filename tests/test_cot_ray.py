@@ -12,14 +12,6 @@ from verl_videorft.cot.settings import STAGES, CotSettings, FilterSettings
 from verl_videorft.data.demo_set import make_demo_data
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_pipeline_matches_local_run(ray_local, tmp_path, tiny_siglip):
     demo = make_demo_data(tmp_path / "demo", n_train=6, n_val=1, frames=16)["train"]
