@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -159,26 +157,13 @@ def test_sft_sample_with_broken_video_trains_on_nothing(sft_parquet, tiny_qwen, 
     assert int(ds[1]["loss_mask"].sum()) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_two_sft_steps_with_verl_sft_trainer(sft_parquet, tiny_qwen, tmp_path):
-    path, _ = sft_parquet
-    env = {**os.environ, "FORCE_QWENVL_VIDEO_READER": "decord", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled",
-           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    from sft_run import run_sft, train_losses
+
     # verl's own trainer, unchanged: the plugin's CPU platform is picked by verl's auto-detection.
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "verl.trainer.sft_trainer",
-           f"data.train_files={path}", "data.custom_cls.path=pkg://verl_videorft.data.sft",
-           "data.custom_cls.name=VideoRFTSFTDataset", "data.train_batch_size=2",
-           "data.micro_batch_size_per_gpu=1", "data.max_length=2048", "data.use_dynamic_bsz=False",
-           "data.num_workers=0", f"model.path={tiny_qwen}", "+model.override_config.attn_implementation=sdpa",
-           "model.enable_gradient_checkpointing=False", "model.use_remove_padding=False",
-           "engine.strategy=fsdp2", "engine.use_torch_compile=False", "engine.model_dtype=fp32",
-           "trainer.device=cpu", "trainer.total_training_steps=2", "trainer.logger=[console]",
-           f"trainer.default_local_dir={tmp_path / 'ckpt'}", "trainer.save_freq=-1", "trainer.test_freq=-1",
-           "checkpoint.save_contents=[]"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=220, cwd=tmp_path)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
-    losses = [float(x.split("train/loss:")[1].split()[0].rstrip(",")) for x in log.splitlines() if "train/loss:" in x]
-    print("sft losses:", losses)
+    code, log = run_sft(sft_parquet[0], tiny_qwen, tmp_path)
+    assert code == 0, log[-4000:]
+    losses = train_losses(log)
     assert len(losses) >= 2 and all(torch.isfinite(torch.tensor(losses))), log[-3000:]
