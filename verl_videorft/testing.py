@@ -12,6 +12,7 @@ vision item). Weights are random: these models exist to exercise real code paths
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from verl_videorft.prompts import QUESTION_TEMPLATE, SFT_SYSTEM_PROMPT, TYPE_SUFFIX
@@ -45,17 +46,21 @@ CHAT_TEMPLATE = (
 )
 
 
-def _corpus() -> list[str]:
+def _corpus(extra_text: Sequence[str] = ()) -> list[str]:
     words = (
         "let me think wait Hmm oh I see the video shows a red blue green yellow circle square "
         "triangle moving left right up down how many objects are there answer option A B C D E "
         "0 1 2 3 4 5 6 7 8 9 . , ? ! first then so the final count is speed distance frame"
     )
-    return [QUESTION_TEMPLATE, SFT_SYSTEM_PROMPT, *TYPE_SUFFIX.values(), words] * 4
+    return [QUESTION_TEMPLATE, SFT_SYSTEM_PROMPT, *TYPE_SUFFIX.values(), words, *extra_text] * 4
 
 
-def build_tiny_tokenizer(vocab_size: int = 600):
-    """A byte-level BPE ``PreTrainedTokenizerFast`` with Qwen's special tokens and chat template."""
+def build_tiny_tokenizer(vocab_size: int = 600, extra_text: Sequence[str] = ()):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` with Qwen's special tokens and chat template.
+
+    ``extra_text`` joins the training corpus, so a task's own words become single tokens (shorter
+    responses, fewer decoding steps).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -66,7 +71,7 @@ def build_tiny_tokenizer(vocab_size: int = 600):
         vocab_size=vocab_size, special_tokens=QWEN_SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus(extra_text), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=QWEN_SPECIAL_TOKENS[1:], padding_side="left",
@@ -77,8 +82,13 @@ def build_tiny_tokenizer(vocab_size: int = 600):
 
 
 def build_tiny_qwen25vl(out_dir: str | Path, *, hidden_size: int = 64, num_layers: int = 2,
-                        seed: int = 0) -> Path:
-    """Save a tiny random Qwen2.5-VL (model, tokenizer, processor) to ``out_dir``; return the path."""
+                        vision_hidden_size: int = 32, vision_depth: int = 2, vocab_size: int = 600,
+                        extra_text: Sequence[str] = (), seed: int = 0) -> Path:
+    """Save a tiny random Qwen2.5-VL (model, tokenizer, processor) to ``out_dir``; return the path.
+
+    The defaults are the smallest that exercise every code path (tests); ``make demo`` passes a
+    size that learns (see :mod:`verl_videorft.demo`).
+    """
     import torch
     from transformers import (
         Qwen2_5_VLConfig,
@@ -92,7 +102,7 @@ def build_tiny_qwen25vl(out_dir: str | Path, *, hidden_size: int = 64, num_layer
     if (out / "config.json").exists() and (out / "tokenizer_config.json").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tiny_tokenizer()
+    tokenizer = build_tiny_tokenizer(vocab_size, extra_text)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     head_dim = hidden_size // 4
     config = Qwen2_5_VLConfig(
@@ -106,9 +116,9 @@ def build_tiny_qwen25vl(out_dir: str | Path, *, hidden_size: int = 64, num_layer
             pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
-            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden_size,
-            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-            fullatt_block_indexes=[1], in_chans=3,
+            depth=vision_depth, hidden_size=vision_hidden_size, intermediate_size=2 * vision_hidden_size,
+            num_heads=2, out_hidden_size=hidden_size, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+            window_size=112, fullatt_block_indexes=[vision_depth - 1], in_chans=3,
             tokens_per_second=2,  # Qwen2.5-VL-7B's config.json (transformers' default is 4)
         ),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
@@ -194,7 +204,8 @@ def _mrope_section(head_dim: int) -> list[int]:
     return [t, h, half - t - h]
 
 
-def build_tiny_siglip(out_dir: str | Path, *, image_size: int = 32, seed: int = 0) -> Path:
+def build_tiny_siglip(out_dir: str | Path, *, image_size: int = 32, vocab_size: int = 600,
+                      extra_text: Sequence[str] = (), seed: int = 0) -> Path:
     """Save a tiny random SigLIP (model, tokenizer, image processor) to ``out_dir``; return the path.
 
     Text length 64 with max-length padding, as the paper's SigLIP so400m.
@@ -206,7 +217,7 @@ def build_tiny_siglip(out_dir: str | Path, *, image_size: int = 32, seed: int = 
     if (out / "config.json").exists() and (out / "tokenizer_config.json").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tiny_tokenizer()
+    tokenizer = build_tiny_tokenizer(vocab_size, extra_text)
     tokenizer.model_max_length = 64
     config = SiglipConfig(
         text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,

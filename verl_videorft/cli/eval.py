@@ -42,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data = p.add_argument_group("data")
     data.add_argument("--data-dir", type=existing_dir, help="folder with eval_<benchmark>.json files")
     data.add_argument("--bench-file", action="append", default=[], metavar="KEY=PATH",
-                      help=f"an explicit benchmark file (repeatable); KEY in {list(BENCHMARKS)}")
+                      help=f"an explicit benchmark file (repeatable); KEY in {list(BENCHMARKS)}, or a name of "
+                           "your own for your own benchmark")
     data.add_argument("--benchmarks", help="comma-separated subset (default: all found)")
     data.add_argument("--media-root", type=existing_dir,
                       help="folder the records' 'path' is relative to (default: the JSON's folder)")
@@ -50,6 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data.add_argument("--prompt-style", choices=PROMPT_STYLES, default=DEFAULT_PROMPT_STYLE,
                       help="videorft (default): VideoRFT's eval prompt (problem, options one a line); "
                            "video_r1: Video-R1's (problem + 'Options:' + options); both with the eval wording")
+    data.add_argument("--training-prompt", action="store_true",
+                      help="word the question as training does ('<think> </think>'), not as the released eval "
+                           "scripts ('<think> and </think>'): for small models trained on that wording alone")
     data.add_argument("--frame-records", choices=FRAME_RECORD_MODES, default="frames",
                       help="MVBench data_type 'frame' records: frames (default: the folder read as a video) | "
                            "no_video (the released eval's behaviour: the text alone)")
@@ -75,6 +79,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     video.add_argument("--min-pixels", type=int_at_least(1))
     video.add_argument("--max-pixels", type=int_at_least(1))
     video.add_argument("--no-fps", action="store_true", help="do not pass the sampled fps to the processor")
+    control = video.add_mutually_exclusive_group()
+    control.add_argument("--blank-frames", dest="frame_control", action="store_const", const="blank",
+                         help="control: every frame black (what the question alone gets)")
+    control.add_argument("--shuffle-frames", dest="frame_control", action="store_const", const="shuffle",
+                         help="control: the frames in a random order, seeded per sample (what needs the order)")
     gen = p.add_argument_group("decoding (defaults: the released evaluation's)")
     gen.add_argument("--temperature", type=float_in(0, 100), default=0.1, help="0 = greedy (default 0.1)")
     gen.add_argument("--top-p", type=float_in(0, 1, low_open=True), default=0.001)
@@ -108,6 +117,7 @@ def settings_from(args: argparse.Namespace):
                              max_pixels=args.max_pixels, pass_fps=not args.no_fps),
         generation=GenerationConfig(args.temperature, args.top_p, args.max_new_tokens, args.seed),
         prompt_style=args.prompt_style, frame_records=args.frame_records, media_root=args.media_root,
+        training_prompt=args.training_prompt, frame_control=args.frame_control,
         limit=args.limit, batch_size=args.batch_size, prepare_workers=args.prepare_workers,
         retry_failed=args.retry_failed, force=args.force, progress=not args.no_progress, ray=ray_options(args))
 

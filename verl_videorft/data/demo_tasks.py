@@ -114,6 +114,19 @@ def question(task: str, scene: dict[str, Any]) -> dict[str, Any]:
             "caption": f"First {_words(a)}, then {_words(b)}."}
 
 
+def vocabulary() -> list[str]:
+    """Every question, lead-in and caption wording of the tasks: extra text for a tiny tokenizer
+    (``testing.build_tiny_tokenizer(extra_text=...)``), so each task word is one token."""
+    rng = random.Random(0)
+    texts = []
+    for task in TASKS:
+        for answer in range(answer_space(task)):
+            q = question(task, _scene(task, answer, rng, 112))
+            texts += [q["problem"], f"{q['lead']} {q['caption']}", f"<answer>{q['answer']}</answer>"]
+    objects = [f"a {c} {s}" for c in TASK_COLOURS for s in SHAPES]
+    return texts + [" and ".join(objects), ", ".join(f"{n} in total" for n in NUMBER_WORDS.values())]
+
+
 def _record(pid: str, task: str, q: dict[str, Any], rel: str) -> dict[str, Any]:
     rec = {"problem_id": pid, "problem": q["problem"], "data_type": "video", "problem_type": TASKS[task],
            "solution": f"<answer>{q['answer']}</answer>", "process": f"<think>{q['lead']} {q['caption']}</think>",

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from verl_videorft.evaluation.benchmarks import EvalSample
+from verl_videorft.evaluation.controls import control_frames
 from verl_videorft.rollout import time_axis, video_spans
 from verl_videorft.video import FrameProfile, processor_video_metadata, resolve_profile, sample_frames
 
@@ -77,15 +78,18 @@ def video_metadata(prepared: Prepared, profile: FrameProfile, model_type: str | 
         else meta
 
 
-def prepare_sample(sample: EvalSample, processor: Any, profile: FrameProfile) -> Prepared:
+def prepare_sample(sample: EvalSample, processor: Any, profile: FrameProfile,
+                   frame_control: str | None = None) -> Prepared:
     """Decode the sample's frames and render its chat prompt (raises on a bad video).
 
-    A frame folder (``data_type "frame"``) is read as a video at the record's fps.
+    A frame folder (``data_type "frame"``) is read as a video at the record's fps. ``frame_control``
+    (``"blank"`` / ``"shuffle"``, :mod:`verl_videorft.evaluation.controls`) alters the decoded frames.
     """
     if sample.data_type == "none":
         prompt = processor.apply_chat_template(build_messages(sample), tokenize=False, add_generation_prompt=True)
         return Prepared(sample.uid, prompt, "none", np.zeros((0, 0, 0, 3), np.uint8), {})
     frames, meta = sample_frames(sample.media_path, profile, fps=sample.fps)
+    frames = control_frames(frames, frame_control, sample.uid)
     if not frames.flags.writeable:  # cached arrays are read-only; torch.from_numpy warns on those
         frames = frames.copy()
     prompt = processor.apply_chat_template(build_messages(sample), tokenize=False, add_generation_prompt=True)
@@ -102,12 +106,13 @@ class HFBackend:
 
     def __init__(self, model_path: str, *, profile: str | dict | FrameProfile = "eval",
                  gen: GenerationConfig | None = None, device: str | None = None, dtype: str = "auto",
-                 attn_implementation: str = "sdpa"):
+                 attn_implementation: str = "sdpa", frame_control: str | None = None):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.profile = resolve_profile(profile)
         self.gen = gen or GenerationConfig()
+        self.frame_control = frame_control
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.processor = AutoProcessor.from_pretrained(model_path)
         self.processor.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left
@@ -120,7 +125,7 @@ class HFBackend:
         torch.manual_seed(self.gen.seed)
 
     def prepare(self, sample: EvalSample) -> Prepared:
-        return prepare_sample(sample, self.processor, self.profile)
+        return prepare_sample(sample, self.processor, self.profile, self.frame_control)
 
     def build_inputs(self, batch: Sequence[Prepared]):
         """Processor outputs (tensors on the model's device) for a batch of prepared samples."""
@@ -213,13 +218,14 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model_path: str, *, profile: str | dict | FrameProfile = "eval",
-                 gen: GenerationConfig | None = None, **engine_kwargs: Any):
+                 gen: GenerationConfig | None = None, frame_control: str | None = None, **engine_kwargs: Any):
         import torch
         from transformers import AutoProcessor
         from vllm import LLM, SamplingParams
 
         self.profile = resolve_profile(profile)
         self.gen = gen or GenerationConfig()
+        self.frame_control = frame_control
         self.processor = AutoProcessor.from_pretrained(model_path)  # chat template only
         self.model_type = time_axis.model_type_of(self.processor)
         video_spans.check_frame_multiple(self.processor, self.profile, f"eval frame profile {self.profile.to_dict()}")
@@ -233,7 +239,8 @@ class VLLMBackend:
                                        max_tokens=g.max_new_tokens, seed=g.seed)
 
     def prepare(self, sample: EvalSample) -> dict:
-        return vllm_request(prepare_sample(sample, self.processor, self.profile), self.profile, self.model_type)
+        return vllm_request(prepare_sample(sample, self.processor, self.profile, self.frame_control), self.profile,
+                            self.model_type)
 
     def generate(self, batch: Sequence[dict]) -> list[str]:
         outputs = self.llm.generate(list(batch), self.sampling, use_tqdm=False)

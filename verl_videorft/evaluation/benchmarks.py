@@ -17,6 +17,7 @@ names the file, the record's line and the field, and the runner lists it as a fa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,15 +95,25 @@ class EvalSample:
     fps: float | None = None  # frame folders: the record's frame rate (MVBench TVQA: 3)
 
 
-def resolve_benchmark_key(name: str) -> str:
-    """``"VSI-Bench"``, ``"vsibench"`` or ``"eval_vsibench.json"`` → ``"vsibench"``; else ValueError."""
+def resolve_benchmark_key(name: str, *, allow_custom: bool = False) -> str:
+    """``"VSI-Bench"``, ``"vsibench"`` or ``"eval_vsibench.json"`` → ``"vsibench"``; else ValueError.
+
+    With ``allow_custom`` a name that is none of the paper's six but a plain identifier is a
+    benchmark of its own (your own eval file), kept lower-cased:
+
+    >>> resolve_benchmark_key("my_shapes", allow_custom=True)
+    'my_shapes'
+    """
     stem = Path(name).name
     stem = stem.removeprefix("eval_").removesuffix(".jsonl").removesuffix(".json")
     norm = stem.lower().replace("-", "").replace("_", "")
     for key, bench in BENCHMARKS.items():
         if norm in (key, bench.name.lower().replace("-", "")):
             return key
-    raise ValueError(f"unknown benchmark {name!r}; expected one of {list(BENCHMARKS)}")
+    if allow_custom and re.fullmatch(r"[A-Za-z0-9_-]+", stem):
+        return stem.lower()
+    raise ValueError(f"unknown benchmark {name!r}; expected one of {list(BENCHMARKS)}"
+                     + (" or a name of letters, digits, '_' and '-'" if allow_custom else ""))
 
 
 def _frame_fps(record: dict) -> float | None:
@@ -112,12 +123,15 @@ def _frame_fps(record: dict) -> float | None:
 
 
 def make_sample(record: Any, benchmark: str, index: int, media_root: Path, source: str = "",
-                prompt_style: str = DEFAULT_PROMPT_STYLE, frame_records: str = "frames") -> EvalSample:
+                prompt_style: str = DEFAULT_PROMPT_STYLE, frame_records: str = "frames",
+                training_prompt: bool = False) -> EvalSample:
     """Resolve one record; a bad one yields a sample with ``error`` naming the file, record and field.
 
     ``data_type`` stays as the record says: ``"video"``, ``"image"``, or ``"frame"`` (a folder of
     frames, read as a video, with :attr:`EvalSample.fps` from the record); with
     ``frame_records="no_video"`` a frame record becomes ``data_type "none"`` (text only).
+    ``training_prompt`` words the question as training does (the template's "<think> </think>")
+    instead of the released evaluation scripts ("<think> and </think>").
     """
     uid = f"{benchmark}/{index}"
     where = source or f"{benchmark}[{index}]"
@@ -129,7 +143,7 @@ def make_sample(record: Any, benchmark: str, index: int, media_root: Path, sourc
     solution = record["solution"] if isinstance(record.get("solution"), str) else ""
     try:
         check_record(record, EVAL_DATA_TYPES)
-        question = build_question(record, prompt_style, for_eval=True)
+        question = build_question(record, prompt_style, for_eval=not training_prompt)
     except RecordError as e:
         return EvalSample(**base, question="", solution=solution, media_path="", error=f"{where}: {e}")
     if data_type == "frame" and frame_records == "no_video":
@@ -141,20 +155,22 @@ def make_sample(record: Any, benchmark: str, index: int, media_root: Path, sourc
 
 def load_benchmark(path: str | Path, benchmark: str | None = None, *, media_root: str | Path | None = None,
                    limit: int | None = None, prompt_style: str = DEFAULT_PROMPT_STYLE,
-                   frame_records: str = "frames") -> list[EvalSample]:
-    """Read a Video-R1 eval file into samples (the key is guessed from the file name if not given).
+                   frame_records: str = "frames", training_prompt: bool = False) -> list[EvalSample]:
+    """Read a Video-R1 eval file into samples (the key is guessed from the file name if not given;
+    a ``benchmark`` given explicitly may also name a benchmark of your own).
 
     Records are read by :class:`~verl_videorft.data.records.RecordFile`, the reader training uses
     (JSON array or JSON Lines, parsed lazily); a record that does not parse fails alone, naming its
     ``file:line``. ``media_root`` defaults to the file's folder; ``limit`` keeps the first N records;
     ``prompt_style`` is ``"videorft"`` or ``"video_r1"`` (:func:`verl_videorft.prompts.build_question`
-    with ``for_eval=True``); ``frame_records`` see :data:`FRAME_RECORD_MODES`.
+    with ``for_eval=True``); ``frame_records`` see :data:`FRAME_RECORD_MODES`; ``training_prompt``
+    see :func:`make_sample`.
     """
     check_style(prompt_style)
     if frame_records not in FRAME_RECORD_MODES:
         raise ValueError(f"unknown frame_records {frame_records!r}; expected one of {list(FRAME_RECORD_MODES)}")
     p = Path(path)
-    key = resolve_benchmark_key(benchmark or p.name)
+    key = resolve_benchmark_key(benchmark or p.name, allow_custom=benchmark is not None)
     root = Path(media_root) if media_root is not None else p.parent
     records = RecordFile(p)
     n = len(records) if limit is None else min(limit, len(records))
@@ -166,7 +182,7 @@ def load_benchmark(path: str | Path, benchmark: str | None = None, *, media_root
             samples.append(EvalSample(f"{key}/{i}", key, i, None, "", "", "", "", "", {}, str(e)))
             continue
         samples.append(make_sample(record, key, i, root, source=records.where(i), prompt_style=prompt_style,
-                                   frame_records=frame_records))
+                                   frame_records=frame_records, training_prompt=training_prompt))
     return samples
 
 

@@ -21,13 +21,14 @@ from verl_videorft.evaluation.runner import output_lock, run_eval
 from verl_videorft.prompts import DEFAULT_PROMPT_STYLE, RecordError
 
 # Settings that change the numbers: a resumed run must use the same ones.
-PINNED = ("model", "backend", "profile", "generation", "prompt_style", "frame_records")
+PINNED = ("model", "backend", "profile", "generation", "prompt_style", "frame_records", "training_prompt",
+          "frame_control")
 
 
-def benchmark_key(name: str) -> str:
+def benchmark_key(name: str, allow_custom: bool = False) -> str:
     """:func:`resolve_benchmark_key`, an unknown name being a usage error."""
     try:
-        return resolve_benchmark_key(name)
+        return resolve_benchmark_key(name, allow_custom=allow_custom)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -44,7 +45,7 @@ def benchmark_files(data_dir: str | None = None, bench_files: list[str] = (), be
         key, path = spec.split("=", 1)
         if not Path(path).is_file():
             raise UsageError(f"--bench-file {spec}: " + ("is a directory" if Path(path).is_dir() else "file not found"))
-        explicit[benchmark_key(key)] = Path(path)
+        explicit[benchmark_key(key, allow_custom=True)] = Path(path)  # a file of your own may name its own key
     files: dict[str, Path] = {}
     wanted = [k for k in keys if k not in explicit] if keys else None
     if data_dir and (wanted is None or wanted):
@@ -88,6 +89,8 @@ class EvalSettings:
     generation: Any = None  # backends.GenerationConfig; None = the released evaluation's
     prompt_style: str = DEFAULT_PROMPT_STYLE
     frame_records: str = "frames"
+    training_prompt: bool = False  # the training template's wording (benchmarks.make_sample)
+    frame_control: str | None = None  # "blank" | "shuffle": controls (evaluation.controls)
     media_root: str | None = None
     limit: int | None = None
     batch_size: int | None = None
@@ -106,6 +109,7 @@ class EvalSettings:
         return {"model": self.model, "model_name": self.label(), "backend": self.backend,
                 "profile": resolve_profile(self.profile).to_dict(), "generation": dataclasses.asdict(self.generation),
                 "prompt_style": self.prompt_style, "frame_records": self.frame_records,
+                "training_prompt": self.training_prompt, "frame_control": self.frame_control,
                 "benchmarks": {k: str(v) for k, v in self.files.items()}, "media_root": self.media_root}
 
 
@@ -128,7 +132,8 @@ def load_samples(settings: EvalSettings) -> tuple[list[EvalSample], dict[str, st
     for key, path in settings.files.items():
         try:
             samples += load_benchmark(path, key, media_root=settings.media_root, limit=settings.limit,
-                                      prompt_style=settings.prompt_style, frame_records=settings.frame_records)
+                                      prompt_style=settings.prompt_style, frame_records=settings.frame_records,
+                                      training_prompt=settings.training_prompt)
         except (RecordError, OSError, ValueError) as e:  # one bad file: the other benchmarks still run
             text = " ".join(str(e).split())
             unreadable[str(path)] = text.removeprefix(f"{Path(path).resolve()}: ").removeprefix(f"{path}: ")
@@ -181,15 +186,16 @@ def run_samples(settings: EvalSettings, samples: list[EvalSample]) -> None:
     batch_size = settings.batch_size or (4 if settings.backend == "hf" else 64)
     common = dict(batch_size=batch_size, retry_failed=settings.retry_failed, progress=settings.progress,
                   prepare_workers=settings.prepare_workers)
+    backend_kwargs = {**settings.backend_kwargs, "frame_control": settings.frame_control}
     if settings.ray is not None:
         from verl_videorft.evaluation.ray_eval import run_eval_ray
 
         run_eval_ray(samples, settings.out / "results.jsonl", backend=settings.backend, model=settings.model,
-                     profile=profile, gen=settings.generation, backend_kwargs=settings.backend_kwargs,
+                     profile=profile, gen=settings.generation, backend_kwargs=backend_kwargs,
                      ray=settings.ray, **common)
         return
     from verl_videorft.evaluation.backends import make_backend
 
     backend = make_backend(settings.backend, settings.model, profile=profile, gen=settings.generation,
-                           **settings.backend_kwargs)
+                           **backend_kwargs)
     run_eval(samples, backend, settings.out / "results.jsonl", **common)
