@@ -37,7 +37,8 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
-from verl_videorft.rollout import time_axis, video_spans
+from verl_videorft.rollout import time_axis
+from verl_videorft.rollout.hf_inputs import rebuild_vision_inputs
 
 logger = logging.getLogger(__name__)
 _SERVER_PREFIX = "hf_server_"
@@ -112,49 +113,8 @@ class HFRolloutServer:
                                        image_data, video_data, mm_processor_kwargs or {})
 
     def _vision_inputs(self, prompt_ids: list[int], images, videos, mm_kwargs) -> tuple[list[int], dict]:
-        """``(prompt ids to generate from, vision inputs)`` rebuilt from the request's frames.
-
-        Expanded pads (Qwen2.5-VL, as verl's builder makes them) are checked against the frames;
-        Qwen3-VL arrives as one ``<|vision_start|><|video_pad|><|vision_end|>`` span per video and is
-        expanded here exactly as vLLM 0.24 expands it (:func:`~.video_spans.expand_spans`).
-        """
-        if not images and not videos:
-            return prompt_ids, {}
-        from verl.utils.tokenizer.tokenizer import build_multimodal_processor_inputs
-
-        # Collapse the expanded pad runs so the processor re-expands them (as verl's training path does).
-        pad_ids = {getattr(self.processor, "video_token_id", None), getattr(self.processor, "image_token_id", None)}
-        pad_ids.discard(None)
-        collapsed: list[int] = []
-        for tok in prompt_ids:
-            if not (tok in pad_ids and collapsed and collapsed[-1] == tok):
-                collapsed.append(tok)
-        text = self.tokenizer.decode(collapsed, skip_special_tokens=False)
-        # The tuple's metadata is the one to use; the request's copy is there for vLLM (time_axis).
-        kwargs = {k: v for k, v in mm_kwargs.items() if k != "video_metadata"}
-        out = build_multimodal_processor_inputs(self.processor, text=[text], images=images, videos=videos,
-                                                mm_processor_kwargs=kwargs)
-        if videos and time_axis.model_type_of(self.model) in time_axis.QWEN3_MODEL_TYPES:
-            start, pad, end = video_spans.span_ids(self.processor)
-            chunks = video_spans.all_video_chunks(self.processor, videos, out["video_grid_thw"])
-            prompt_ids = video_spans.expand_spans(prompt_ids, chunks, start=start, pad=pad, end=end)
-        # Only the vision features are used; the prompt ids stay the agent loop's. Their pad counts
-        # must agree or the model would mis-place the features.
-        expanded = out["input_ids"][0].tolist()
-        want = sum(1 for t in prompt_ids if t in pad_ids)
-        got = sum(1 for t in expanded if t in pad_ids)
-        if want != got:
-            raise ValueError(
-                f"hf rollout: the prompt has {want} vision pad tokens, the frames give {got}: "
-                f"vision settings differ between the agent loop and the processor")
-        vision = {k: v for k, v in out.items() if k not in ("input_ids", "attention_mask")}
-        if "mm_token_type_ids" in vision:
-            # Re-tokenising decoded text need not give the same ids; M-RoPE must follow *these* ids
-            # (verl's training path derives the types from input_ids the same way).
-            types = [1 if t == getattr(self.processor, "image_token_id", None) else
-                     2 if t == getattr(self.processor, "video_token_id", None) else 0 for t in prompt_ids]
-            vision["mm_token_type_ids"] = torch.tensor([types], dtype=vision["mm_token_type_ids"].dtype)
-        return prompt_ids, vision
+        return rebuild_vision_inputs(self.processor, self.tokenizer, self.model.config, prompt_ids, images, videos,
+                                     mm_kwargs)
 
     @torch.no_grad()
     def _generate_sync(self, prompt_ids, sampling_params, images, videos, mm_kwargs) -> TokenOutput:
