@@ -1,5 +1,4 @@
-"""Bad input to the ``videorft`` command line, one test per reported case (rows of the reliability
-report): no command destroys data, every error is one line naming file, record and cause, exit code
+"""Bad input to the ``videorft`` command line, one test per case: no command destroys data, every error is one line naming file, record and cause, exit code
 2 for usage errors and 1 for bad data, no traceback unless ``--debug``."""
 
 from __future__ import annotations
@@ -47,8 +46,8 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
-# ---- rows 1 and 2: no command writes over its input or a file it did not create --------------------------
-def test_row1_convert_without_output_never_truncates_a_parquet_input(folder, capsys):
+# ---- no command writes over its input or a file it did not create --------------------------
+def test_convert_without_output_never_truncates_a_parquet_input(folder, capsys):
     src = folder / "x.parquet"
     assert cli(["data", "convert", str(folder / "good.jsonl"), "-o", str(src), "--quiet"]) == 0
     before = src.read_bytes()
@@ -64,7 +63,7 @@ def test_row1_convert_without_output_never_truncates_a_parquet_input(folder, cap
     (["data", "validate", "{d}/good.jsonl", "--report", "{d}/other.parquet", "--force"], None),
     (["data", "sft", "{d}/good.jsonl", "-o", "{d}/other.parquet"], "already exists (give --force"),
 ])
-def test_row2_outputs_never_replace_inputs_or_existing_files(folder, capsys, argv, message):
+def test_outputs_never_replace_inputs_or_existing_files(folder, capsys, argv, message):
     (folder / "other.parquet").write_bytes(b"not mine")
     inputs = {p: p.read_bytes() for p in (folder / "good.jsonl", folder / "other.parquet")}
     rc, _, err = run(capsys, *[a.format(d=folder) for a in argv], "--quiet")
@@ -75,7 +74,7 @@ def test_row2_outputs_never_replace_inputs_or_existing_files(folder, capsys, arg
     assert {p: p.read_bytes() for p in inputs} == inputs
 
 
-def test_row2_a_failed_conversion_leaves_no_output_and_no_temporary_file(folder, capsys):
+def test_a_failed_conversion_leaves_no_output_and_no_temporary_file(folder, capsys):
     broken = folder / "broken.json"
     broken.write_text('[{"problem": "a"}, {"problem": ')
     rc, _, err = run(capsys, "data", "convert", str(broken), "-o", str(folder / "out.parquet"), "--quiet")
@@ -83,16 +82,16 @@ def test_row2_a_failed_conversion_leaves_no_output_and_no_temporary_file(folder,
     assert sorted(p.name for p in folder.iterdir()) == ["broken.json", "c.mp4", "good.jsonl"]
 
 
-# ---- row 3: untagged solutions ----------------------------------------------------------------------------
+# ---- untagged solutions ----------------------------------------------------------------------------
 @pytest.mark.parametrize("solution", ["A", "3", "<answer></answer>"])
-def test_row3_validate_rejects_an_untagged_solution(folder, capsys, solution):
+def test_validate_rejects_an_untagged_solution(folder, capsys, solution):
     src = jsonl(folder / "v.jsonl", [GOOD, {**GOOD, "solution": solution}])
     rc, out, _ = run(capsys, "data", "validate", str(src), "--workers", "1", "--quiet")
     assert rc == 1 and f"{src}:2: solution" in out and "no <answer>...</answer>" in out
     assert f"{src}:1:" not in out
 
 
-# ---- row 7: empty and record-less files fail at once, naming the file -------------------------------------
+# ---- empty and record-less files fail at once, naming the file -------------------------------------
 @pytest.mark.parametrize("name, text", [
     ("empty.jsonl", ""),
     ("empty.json", ""),
@@ -100,13 +99,13 @@ def test_row3_validate_rejects_an_untagged_solution(folder, capsys, solution):
     ("array.json", "[]"),
     ("array_ws.json", "[\n  ]\n"),
 ])
-def test_row7_validate_fails_on_a_file_without_records(tmp_path, capsys, name, text):
+def test_validate_fails_on_a_file_without_records(tmp_path, capsys, name, text):
     (tmp_path / name).write_text(text)
     rc, _, err = run(capsys, "data", "validate", str(tmp_path / name), "--quiet")
     assert rc == 1 and f"{tmp_path / name}: no records" in one_line_error(err)
 
 
-# ---- rows 9 and 10: the doctor -------------------------------------------------------------------------------
+# ---- the doctor -------------------------------------------------------------------------------
 def doctor(*argv: str, env: dict | None = None, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}
     full.update(env or {})
@@ -138,14 +137,14 @@ def live_ray_cluster():
 
 
 @pytest.mark.slow
-def test_row9_doctor_names_an_address_nobody_answers_at():
+def test_doctor_names_an_address_nobody_answers_at():
     proc = doctor(env={"RAY_ADDRESS": "127.0.0.1:1"})
     out = no_traceback(proc)
     assert proc.returncode == 1 and "[FAIL] ray worker: cannot reach Ray" in out and "RAY_ADDRESS=127.0.0.1:1" in out
 
 
 @pytest.mark.slow
-def test_row9_doctor_with_ray_address_auto_and_no_cluster():
+def test_doctor_with_ray_address_auto_and_no_cluster():
     from ray._private.services import find_gcs_addresses
 
     if find_gcs_addresses():
@@ -156,7 +155,7 @@ def test_row9_doctor_with_ray_address_auto_and_no_cluster():
 
 
 @pytest.mark.slow
-def test_row9_doctor_attaches_to_a_running_cluster_and_says_so(live_ray_cluster):
+def test_doctor_attaches_to_a_running_cluster_and_says_so(live_ray_cluster):
     # an explicit address: Ray loads the cluster's auth token only under RAY_AUTH_MODE=token
     proc = doctor(env={"RAY_ADDRESS": live_ray_cluster, "RAY_AUTH_MODE": "token"})
     out = no_traceback(proc)
@@ -181,7 +180,7 @@ BROKEN = {  # file name -> its text, put on PYTHONPATH ahead of the venv
     ("no shim", "[FAIL] torchvision: torchvision does not import"),
     ("processor", "[FAIL] processor: transformers.Qwen2VLVideoProcessor does not import"),
 ])
-def test_row10_doctor_fails_naming_what_the_demo_needs(tmp_path, broken, expected):
+def test_doctor_fails_naming_what_the_demo_needs(tmp_path, broken, expected):
     name, text = BROKEN[broken]
     (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / name).write_text(text)
@@ -190,20 +189,20 @@ def test_row10_doctor_fails_naming_what_the_demo_needs(tmp_path, broken, expecte
     assert proc.returncode == 1 and expected in out, out
 
 
-# ---- row 11: a literal <video> / <image> in the text --------------------------------------------------------
+# ---- a literal <video> / <image> in the text --------------------------------------------------------
 @pytest.mark.parametrize("field, text", [
     ("problem", "What is in <video>?"),
     ("problem", "Compare <image> with the clip."),
     ("options", ["A. <video>", "B. none"]),
     ("process", "<think>the <video> shows</think>"),
 ])
-def test_row11_validate_rejects_a_literal_placeholder(folder, capsys, field, text):
+def test_validate_rejects_a_literal_placeholder(folder, capsys, field, text):
     src = jsonl(folder / "v.jsonl", [COT, {**COT, field: text}])
     rc, out, _ = run(capsys, "data", "validate", str(src), "--workers", "1", "--quiet")
     assert rc == 1 and f"{src}:2: field {field!r} holds a literal <" in out and f"{src}:1:" not in out
 
 
-def test_row11_sft_skips_a_literal_placeholder_naming_file_and_line(folder, capsys):
+def test_sft_skips_a_literal_placeholder_naming_file_and_line(folder, capsys):
     src = jsonl(folder / "cot.jsonl", [COT, {**COT, "problem": "What is in <video>?"}])
     rc, _, err = run(capsys, "data", "sft", str(src), "-o", str(folder / "sft.parquet"), "--quiet")
     import pyarrow.parquet as pq
@@ -212,8 +211,8 @@ def test_row11_sft_skips_a_literal_placeholder_naming_file_and_line(folder, caps
     assert pq.read_table(folder / "sft.parquet").num_rows == 1
 
 
-# ---- row 12: one eval run per output folder -----------------------------------------------------------------
-def test_row12_a_second_eval_on_a_held_folder_exits_naming_the_holder(folder, capsys):
+# ---- one eval run per output folder -----------------------------------------------------------------
+def test_a_second_eval_on_a_held_folder_exits_naming_the_holder(folder, capsys):
     from verl_videorft.evaluation.runner import output_lock
 
     bench = folder / "eval_mmvu.json"
@@ -226,7 +225,7 @@ def test_row12_a_second_eval_on_a_held_folder_exits_naming_the_holder(folder, ca
     assert not (folder / "run" / "results.jsonl").exists()
 
 
-def test_row12_a_killed_holder_does_not_block_the_next_run(tmp_path):
+def test_a_killed_holder_does_not_block_the_next_run(tmp_path):
     from verl_videorft.evaluation.runner import output_lock
 
     code = ("import sys, time; from verl_videorft.evaluation.runner import output_lock\n"
@@ -239,7 +238,7 @@ def test_row12_a_killed_holder_does_not_block_the_next_run(tmp_path):
         assert lock.read_text().strip() == str(os.getpid())
 
 
-# ---- row 14: every error one line, exit 2 for usage and 1 for bad data, arguments checked first ----------
+# ---- every error one line, exit 2 for usage and 1 for bad data, arguments checked first ----------
 @pytest.mark.parametrize("argv, code, message", [
     (["data", "validate", "{d}/missing.jsonl"], 2, "missing.jsonl: record file not found"),
     (["data", "validate", "{d}"], 2, "is a directory, expected a record file"),
@@ -252,7 +251,7 @@ def test_row12_a_killed_holder_does_not_block_the_next_run(tmp_path):
     (["eval", "--out", "{d}/run", "--model", "{d}", "--bench-file", "mmvu={d}"], 2, "is a directory"),
     (["eval", "--out", "{d}/run", "--model", "{d}", "--data-dir", "{d}/nowhere"], 2, "directory not found"),
 ])
-def test_row14_bad_input_is_one_line_with_its_exit_code(folder, argv, code, message):
+def test_bad_input_is_one_line_with_its_exit_code(folder, argv, code, message):
     (folder / "notes.txt").write_text("hello")
     (folder / "truncated.json").write_text('[{"problem": "a", "path": "c.mp4"}, {"problem": "b", ')
     # a fresh process: argparse errors exit before main() returns
@@ -261,7 +260,7 @@ def test_row14_bad_input_is_one_line_with_its_exit_code(folder, argv, code, mess
     assert proc.returncode == code and message in one_line_error(proc.stderr), proc.stderr
 
 
-def test_row14_an_unexpected_error_is_one_line_unless_debug(folder, capsys, monkeypatch):
+def test_an_unexpected_error_is_one_line_unless_debug(folder, capsys, monkeypatch):
     import verl_videorft.data.validate as validate
 
     def boom(*args, **kwargs):
@@ -274,9 +273,9 @@ def test_row14_an_unexpected_error_is_one_line_unless_debug(folder, capsys, monk
         cli(["data", "validate", str(folder / "good.jsonl"), "--quiet", "--debug"])
 
 
-# ---- row 15: one malformed benchmark file among six ------------------------------------------------------
+# ---- one malformed benchmark file among six ------------------------------------------------------
 @pytest.mark.slow
-def test_row15_one_malformed_benchmark_file_does_not_stop_the_others(folder, tiny_qwen, capsys):
+def test_one_malformed_benchmark_file_does_not_stop_the_others(folder, tiny_qwen, capsys):
     keys = ("vsibench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme")
     record = {**GOOD, "problem_type": "multiple choice", "options": ["A. a", "B. b"], "solution": "<answer>A</answer>"}
     for key in keys:
@@ -290,7 +289,7 @@ def test_row15_one_malformed_benchmark_file_does_not_stop_the_others(folder, tin
     assert done == set(keys) - {"mvbench"}
 
 
-# ---- row 16: media is decoded, not just found --------------------------------------------------------------
+# ---- media is decoded, not just found --------------------------------------------------------------
 def bad_media(folder: Path, kind: str, media_dir: Path | None = None) -> str:
     if kind == "corrupt mp4":
         data = (folder / "c.mp4").read_bytes()
@@ -304,7 +303,7 @@ def bad_media(folder: Path, kind: str, media_dir: Path | None = None) -> str:
 
 
 @pytest.mark.parametrize("kind", ["corrupt mp4", "text renamed .mp4", "junk .png"])
-def test_row16_sft_skips_media_that_does_not_decode(folder, capsys, kind):
+def test_sft_skips_media_that_does_not_decode(folder, capsys, kind):
     name = bad_media(folder, kind)
     bad = {**COT, "path": name, "data_type": "image" if name.endswith(".png") else "video"}
     src = jsonl(folder / "cot.jsonl", [COT, bad])
@@ -319,7 +318,7 @@ def test_row16_sft_skips_media_that_does_not_decode(folder, capsys, kind):
     ("image", "c.mp4", "is a video"),
     ("video", "p.png", "is an image"),
 ])
-def test_row16_validate_rejects_a_data_type_that_does_not_match_the_media(folder, capsys, data_type, path, kind):
+def test_validate_rejects_a_data_type_that_does_not_match_the_media(folder, capsys, data_type, path, kind):
     from PIL import Image
 
     Image.new("RGB", (64, 48)).save(folder / "p.png")
@@ -328,7 +327,7 @@ def test_row16_validate_rejects_a_data_type_that_does_not_match_the_media(folder
     assert rc == 1 and f"{src}:2: data_type is {data_type!r} but {path} {kind}" in out
 
 
-def test_row16_budget_checks_the_eval_profile_too(folder, capsys):
+def test_budget_checks_the_eval_profile_too(folder, capsys):
     from verl_videorft.data.budget import vision_tokens
     from verl_videorft.video import PROFILES
 
@@ -339,7 +338,7 @@ def test_row16_budget_checks_the_eval_profile_too(folder, capsys):
     assert rc == 1 and "with the eval profile > max_prompt_length" in out and "with the train profile" not in out
 
 
-# ---- row 17: a JSON array holding something else than records ---------------------------------------------
+# ---- a JSON array holding something else than records ---------------------------------------------
 @pytest.mark.parametrize("text, line, reason", [
     ('[{"problem": "a"},\n 3,\n {"problem": "b"}]', 2, "a non-object value '3' among the records"),
     ('[{"problem": "a"},\n "b"]', 2, "a non-object value '\"' among the records"),
@@ -347,7 +346,7 @@ def test_row16_budget_checks_the_eval_profile_too(folder, capsys):
     ('[{"problem": "a"}]\n[{"problem": "b"}]', 2, "a second JSON value after the array (two arrays concatenated?)"),
     ('[{"problem": "a"}\n {"problem": "b"}]', 2, "missing comma between records"),
 ])
-def test_row17_malformed_arrays_are_named_not_dropped(tmp_path, capsys, text, line, reason):
+def test_malformed_arrays_are_named_not_dropped(tmp_path, capsys, text, line, reason):
     src = tmp_path / "records.json"
     src.write_text(text)
     rc, _, err = run(capsys, "data", "validate", str(src), "--quiet")

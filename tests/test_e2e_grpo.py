@@ -26,7 +26,7 @@ def e2e_run(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("e2e")
     inputs = demo.prepare_inputs(workdir)
-    # The first prompt's video is corrupt: step 1 must go on without it (issue: failure modes).
+    # The first prompt's video is corrupt: step 1 must go on without it.
     data_dir = inputs["train"].parent
     (data_dir / "videos" / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 8)
     lines = inputs["train"].read_text().splitlines()

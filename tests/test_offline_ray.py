@@ -32,14 +32,6 @@ def test_pool_sizes(steps, options, cpus, gpus, expected):
     assert pool_sizes(steps, options, cpus, gpus) == expected
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def cache_files(folder):
     return {p.relative_to(folder): p for p in sorted(folder.rglob("*")) if p.is_file()}
 
