@@ -1,4 +1,5 @@
-"""Bad input to the ``videorft`` command line, one test per case: no command destroys data, every error is one line naming file, record and cause, exit code
+"""Bad input to the ``videorft`` command line, one test per case: no command destroys data,
+every error is one line naming file, record and cause, exit code
 2 for usage errors and 1 for bad data, no traceback unless ``--debug``."""
 
 from __future__ import annotations
