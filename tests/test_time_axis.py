@@ -111,7 +111,7 @@ def _rollout(stack, clip, pass_fps: bool):
     profile = resolve_profile({**PROFILES[stack.kind], "pass_fps": pass_fps})
     cfg = OmegaConf.create({"actor_rollout_ref": {"rollout": {"prompt_length": 2048, "response_length": 5}},
                             "data": {"apply_chat_template_kwargs": {},
-                                     "mm_processor_kwargs": {"do_resize": False, "do_sample_frames": False}}})
+                                     "mm_processor_kwargs": {"do_resize": False}}})  # the recipe's
     messages = [{"role": "user", "content": [
         {"type": "video", "video": str(clip), PROFILE_KEY: profile.to_dict()},
         {"type": "text", "text": "How many shapes move left?"}]}]

@@ -88,15 +88,18 @@ def vllm_qwen3_chunks(processor, frames, meta: dict, mm_kwargs: dict) -> tuple[l
     """qwen3_vl.py:1249-1405 ``_call_hf_processor`` for one video: ``(chunk tokens, grid_thw)``.
 
     The metadata is kept (qwen3_vl.py:884 ``video_needs_metadata=True``); timestamps come from its
-    ``frames_indices`` / ``fps`` (:991-1054, ``do_sample_frames`` false); the HF processor gets
+    ``frames_indices`` / ``fps`` (:991-1054, ``do_sample_frames`` false unless the request sets it,
+    :1291-1295); the HF processor gets
     ``videos=[[frames]], video_metadata=[[metadata]]``; the chunks are built by ``get_video_repl``
     (:1499-1549), each ``<t seconds>`` tokenised on its own.
     """
     from transformers.video_utils import VideoMetadata
 
     md = VideoMetadata(**{k: v for k, v in meta.items() if k != "do_sample_frames"})
+    kwargs = dict(mm_kwargs)
+    kwargs.setdefault("do_sample_frames", meta.get("do_sample_frames", False))  # qwen3_vl.py:1291-1295
     out = processor(text="<|vision_start|><|video_pad|><|vision_end|>", videos=[[frames]], video_metadata=[[md]],
-                    **mm_kwargs, return_tensors="pt")
+                    **kwargs, return_tensors="pt")
     t, h, w = (int(x) for x in out["video_grid_thw"][0])
     idx = list(md.frames_indices)
     patch = processor.video_processor.temporal_patch_size

@@ -198,6 +198,7 @@ def server_mm_kwargs(base: dict[str, Any] | None, videos: list | None, model_typ
     out = dict(base or {})
     if videos and model_type in QWEN25_MODEL_TYPES:
         out["video_metadata"] = [dict(meta) for _, meta in videos]
+        out.setdefault("do_sample_frames", False)  # the frames are the sample: never re-sample by fps
     return out
 
 
