@@ -102,3 +102,19 @@ def test_eval_of_qwen3vl_with_the_hf_backend(inputs, tmp_path, clip):
                 "--out", str(out), "--no-progress"]) == 0
     results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert len(results) == 2 and not any(r.get("error") for r in results), results
+
+
+def test_dataset_refuses_a_28_profile_for_qwen3vl_at_start_up(tmp_path, tiny_qwen3):
+    from omegaconf import OmegaConf
+    from transformers import AutoProcessor, AutoTokenizer
+
+    from verl_videorft.data.dataset import VideoRFTDataset
+
+    (tmp_path / "clip.mp4").write_bytes(b"\x00" * 64)
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"problem": "Q?", "problem_type": "free-form", "solution": "<answer>a</answer>",
+                                "path": "clip.mp4", "data_type": "video"}) + "\n")
+    config = OmegaConf.create({"videorft": {"frame_profile": "train"}})  # the paper's: multiples of 28
+    with pytest.raises(ValueError, match=r"frame profile 'train'.*patch 16 × merge 2 = 32"):
+        VideoRFTDataset(data_files=str(data), tokenizer=AutoTokenizer.from_pretrained(tiny_qwen3), config=config,
+                        processor=AutoProcessor.from_pretrained(tiny_qwen3))
