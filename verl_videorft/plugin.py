@@ -123,3 +123,12 @@ def _fix_equal_length_position_ids(tensordict_utils) -> None:
     # verl's maybe_fix_3d_position_ids breaks batches whose rows are all one length (repeated or
     # equal-length prompts): see verl_videorft/upstream.py and docs/upstream-verl-equal-length-position-ids.md.
     load_target("verl_videorft.upstream.install_position_ids_fix")()
+
+
+@_hook("verl.models.transformers.qwen2_vl", "visual_calls_fix")
+@_hook("verl.models.transformers.qwen3_vl", "visual_calls_fix")
+def _fix_visual_calls(module) -> None:
+    # verl's _get_input_embeds runs the vision tower twice on a micro-batch of images and videos, once
+    # on any other: FSDP ranks then pair different all-gathers (gloo aborts, op.preamble.length). See
+    # verl_videorft/upstream.py and docs/upstream-verl-visual-calls.md.
+    load_target("verl_videorft.upstream.install_visual_calls_fix")()

@@ -25,6 +25,19 @@ along ``seq_len``); :func:`install_position_ids_fix` puts it in place of verl's,
     >>> fix_3d_position_ids(td)
     >>> [tuple(t.shape) for t in td["position_ids"].unbind()]
     [(4, 6), (4, 6), (4, 6)]
+
+**Mixed image/video micro-batches desynchronise FSDP ranks** (``docs/upstream-verl-visual-calls.md``).
+verl's ``_get_input_embeds`` (``verl/models/transformers/qwen2_vl.py`` line 342, ``qwen3_vl.py``
+line 205) runs the vision tower once for the images, once more for the videos, and once on a dummy
+input when a micro-batch has neither. So a micro-batch holding both images and videos runs it twice,
+any other once. Under FSDP each run all-gathers every vision block's parameters, so when one rank's
+micro-batch is mixed and its peer's is not, the peer's next all-gather (a decoder layer's shard)
+meets the mixed rank's second vision all-gather: gloo aborts with ``op.preamble.length <= op.nbytes``
+(NCCL would hang or read the wrong bytes). Which rows a rank gets depends on seqlen balancing and
+the mini-batch shuffle, so a batch mixing an image prompt and a video prompt fails only sometimes.
+:func:`balanced_input_embeds` wraps verl's function so that every forward runs the tower
+:data:`VISUAL_CALLS` times (a dummy run, weighted 0, for each kind a micro-batch lacks) when
+``torch.distributed`` has more than one rank; :func:`install_visual_calls_fix` puts it in place.
 """
 
 from __future__ import annotations
@@ -85,4 +98,78 @@ def install_position_ids_fix() -> None:
             setattr(module, _FIX_NAME, fix_3d_position_ids)
 
 
-__all__ = ["fix_3d_position_ids", "install_position_ids_fix", "seq_ragged_position_ids"]
+# ---- one vision-tower run count per forward --------------------------------------------------------
+
+# verl 0.9.1 modules whose patched model forward looks up ``_get_input_embeds`` as a module global
+VISUAL_EMBED_MODULES = ("verl.models.transformers.qwen2_vl", "verl.models.transformers.qwen3_vl")
+_EMBED_NAME = "_get_input_embeds"
+# verl's function runs the tower once per kind present (images, videos), or once on a dummy: at most 2
+VISUAL_CALLS = 2
+
+
+def output_tensors(output: Any) -> list[torch.Tensor]:
+    """Every tensor in a vision tower's output (a tensor, a tuple/list, or a transformers output object)."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):  # transformers ModelOutput is a dict
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return [t for item in output for t in output_tensors(item)]
+    return []
+
+
+def dummy_visual_term(model: Any, like: torch.Tensor) -> torch.Tensor:
+    """A zero-weighted scalar from one vision-tower run on a blank 4 x 4-patch image (verl's own dummy
+    input for a text-only micro-batch), so the run's gradients exist and its FSDP collectives happen."""
+    config = model.config.vision_config
+    in_channels = getattr(config, "in_channels", None) or config.in_chans
+    patch_dim = in_channels * config.temporal_patch_size * config.patch_size**2
+    pixels = torch.zeros((16, patch_dim), dtype=model.visual.dtype, device=like.device)
+    grid = torch.tensor([[1, 4, 4]], dtype=torch.long, device=like.device)
+    parts = output_tensors(model.visual(pixels, grid_thw=grid))
+    return sum((0.0 * t.float().mean() for t in parts), torch.zeros((), device=like.device)).to(like.dtype)
+
+
+def distributed_ranks() -> int:
+    """How many ranks ``torch.distributed`` has (1 when it is not initialised)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def balanced_input_embeds(original: Any) -> Any:
+    """verl's ``_get_input_embeds`` with the vision tower run :data:`VISUAL_CALLS` times on every forward."""
+
+    def get_input_embeds(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                         pixel_values: torch.Tensor | None = None, pixel_values_videos: torch.Tensor | None = None,
+                         image_grid_thw: torch.Tensor | None = None, video_grid_thw: torch.Tensor | None = None):
+        out = original(model, input_ids, attention_mask, pixel_values, pixel_values_videos, image_grid_thw,
+                       video_grid_thw)
+        runs = max(1, (pixel_values is not None) + (pixel_values_videos is not None))  # verl's own runs
+        if runs >= VISUAL_CALLS or distributed_ranks() == 1:  # nothing to pair up with
+            return out
+        embeds = out["inputs_embeds"] if isinstance(out, dict) else out[0]
+        for _ in range(VISUAL_CALLS - runs):
+            embeds = embeds + dummy_visual_term(model, embeds)
+        if isinstance(out, dict):  # qwen3_vl returns a dict, qwen2_vl a tuple
+            return {**out, "inputs_embeds": embeds}
+        return (embeds, *out[1:])
+
+    get_input_embeds.videorft_original = original  # marks the wrapper (idempotent install) and keeps verl's
+    return get_input_embeds
+
+
+def install_visual_calls_fix() -> None:
+    """Wrap ``_get_input_embeds`` in every imported module of :data:`VISUAL_EMBED_MODULES`. Idempotent.
+
+    verl's forwards look the name up at call time, so replacing the module attribute is enough.
+    """
+    for name in VISUAL_EMBED_MODULES:
+        module = sys.modules.get(name)
+        current = getattr(module, _EMBED_NAME, None) if module is not None else None
+        if current is not None and not hasattr(current, "videorft_original"):
+            setattr(module, _EMBED_NAME, balanced_input_embeds(current))
+
+
+__all__ = ["VISUAL_CALLS", "VISUAL_EMBED_MODULES", "balanced_input_embeds", "distributed_ranks", "dummy_visual_term",
+           "fix_3d_position_ids", "install_position_ids_fix", "install_visual_calls_fix", "output_tensors",
+           "seq_ragged_position_ids"]
