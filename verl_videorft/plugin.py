@@ -113,8 +113,9 @@ def _register_trainer(trainer_sync) -> None:
 
 @_hook("verl.utils.distributed", "process_group_fix")
 def _fix_process_group_backend(distributed) -> None:
-    # A run-time replacement (ARCHITECTURE.md lists both): on the cpu platform verl asks torch for "cpu:gloo,cpu:gloo",
-    # which torch rejects; the wrapper drops the repeated pair (a no-op for "cpu:gloo,cuda:nccl").
+    # A run-time replacement (ARCHITECTURE.md lists all three): on the cpu platform verl asks torch
+    # for "cpu:gloo,cpu:gloo", which torch rejects; the wrapper drops the repeated pair (a no-op for
+    # "cpu:gloo,cuda:nccl").
     load_target("verl_videorft.cpu.platform.install_process_group_fix")()
 
 

@@ -220,7 +220,7 @@ def dedupe_backend(backend: str | None) -> str | None:
 
 
 def install_process_group_fix() -> None:
-    """The one monkeypatch of this package (documented in the README).
+    """One of the package's three run-time replacements (tabled in ARCHITECTURE.md).
 
     verl builds the backend string ``cpu:gloo,{device}:{backend}`` in both of its process-group
     initialisers (``initialize_global_process_group`` for torchrun jobs such as the SFT trainer,
