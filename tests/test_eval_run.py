@@ -12,6 +12,7 @@ from verl_videorft.evaluation.backends import GenerationConfig, HFBackend, Prepa
 from verl_videorft.evaluation.benchmarks import BENCHMARKS, load_benchmark
 from verl_videorft.evaluation.runner import read_results, run_eval
 from verl_videorft.evaluation.scoring import score_sample
+from verl_videorft.rollout.time_axis import grid_seconds
 from verl_videorft.video import FrameProfile
 
 # 4 frames of 112×84 (12·28·28 pixels): small enough for a fast CPU test, same code path as 32 × 256·28·28.
@@ -181,19 +182,22 @@ def test_vllm_request_shape(samples, backend):
     assert req["prompt"] == p.prompt and req["prompt"].count("<|video_pad|>") == 1
     ((frames, meta),) = req["multi_modal_data"]["video"]
     assert frames is p.frames and frames.dtype.name == "uint8"
-    assert meta["frames_indices"] == [int(i) for i in p.meta["frame_indices"]]
-    assert req["mm_processor_kwargs"] == {"do_resize": False, "do_sample_frames": False}
+    # Qwen2.5-VL: the frames are already sampled, so the metadata indexes them 0..n-1 at the fps
+    # that keeps their sampled rate, and vLLM 0.24 (which drops the tuple's metadata) gets it again
+    # in mm_processor_kwargs (rollout/time_axis.py).
+    assert meta["frames_indices"] == list(range(len(frames)))
+    kwargs = req["mm_processor_kwargs"]
+    assert (kwargs["do_resize"], kwargs["do_sample_frames"]) == (False, False)
+    assert kwargs["video_metadata"] == [meta]
     # The HF processor vLLM runs, given this request, keeps the frames' grid (so the placeholder
-    # count matches the features) and gets the sampled fps from the metadata.
-    out = backend.processor(text=[req["prompt"]], videos=[frames], video_metadata=[meta],
-                            return_tensors="pt", **req["mm_processor_kwargs"])
+    # count matches the features) and puts the frame groups on the sampled time grid.
+    out = backend.processor(text=[req["prompt"]], videos=[frames], return_tensors="pt", **kwargs)
     assert out["video_grid_thw"].tolist() == [[2, 84 // 14, 112 // 14]]
     assert (out["input_ids"] == backend.processor.video_token_id).sum().item() == 2 * 6 * 8 // 4
-    assert out["second_per_grid_ts"][0] == pytest.approx(2 / p.meta["sample_fps"])
+    assert out["second_per_grid_ts"][0] == pytest.approx(grid_seconds(2 / p.meta["sample_fps"]))
     no_fps = vllm_request(p, FrameProfile(4, TINY.min_pixels, TINY.max_pixels, pass_fps=False))
-    ((_, meta2),) = no_fps["multi_modal_data"]["video"]
-    out2 = backend.processor(text=[req["prompt"]], videos=[frames], video_metadata=[meta2],
-                             return_tensors="pt", **req["mm_processor_kwargs"])
+    out2 = backend.processor(text=[req["prompt"]], videos=[frames], return_tensors="pt",
+                             **no_fps["mm_processor_kwargs"])
     assert out2["second_per_grid_ts"][0] == pytest.approx(1.0)   # what training's processor call gives
 
 
