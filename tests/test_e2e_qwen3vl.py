@@ -54,7 +54,7 @@ def test_two_grpo_steps_with_the_qwen3vl_recipe(inputs):
     "verl 0.9.1's MultiTurnSFTDataset.__getitem__ computes positions with verl.models.transformers.qwen2_vl."
     "get_rope_index for every Qwen2VLImageProcessor-based processor; it counts one video per <|vision_start|>, "
     "so a Qwen3-VL video (one <|vision_start|> per frame pair) indexes past video_grid_thw: IndexError. "
-    "Needs data/sft.py to give verl per-frame grids for Qwen3-VL (see the gpu helper's notes)."))
+    "Needs data/sft.py to give verl per-frame grids for Qwen3-VL."))
 def test_two_sft_steps_on_qwen3vl(inputs, tmp_path):
     from verl_videorft.cli import main as cli
 
