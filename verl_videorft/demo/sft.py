@@ -61,13 +61,11 @@ def losses(log_text: str) -> list[float]:
     return [float(m) for m in re.findall(r"train/loss:([0-9.eE+-]+?)(?:[,\s]|$)", log_text)]
 
 
-def write_sft_parquet(records: Path, out: Path, *, media_root: Path | None, profile: Any,
-                      prompt_style: str = "videorft") -> Path:
+def write_sft_parquet(records: Path, out: Path, *, media_root: Path | None, profile: Any) -> Path:
     """``videorft data sft`` on the CoT records: the prompts exactly as that command builds them."""
     from verl_videorft.data.sft import convert_sft
 
-    return convert_sft([str(records)], out, media_root=str(media_root) if media_root else None, profile=profile,
-                       prompt_style=prompt_style)
+    return convert_sft([str(records)], out, media_root=str(media_root) if media_root else None, profile=profile)
 
 
 def run_sft(parquet: Path, model: Path, workdir: Path, settings: SFTSettings) -> dict[str, Any]:
