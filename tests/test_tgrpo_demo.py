@@ -42,3 +42,9 @@ def test_section_shows_both_runs_held_out_and_each_step():
     assert "| GRPO | 4 | 0.100 | 0.400 |" in text and "| T-GRPO | 4 | 0.100 | 0.600 |" in text
     assert "| tgrpo | 0.500 |" in text and "order-dependent: `multiple choice`" in text
     assert "| 4 | 0.600 | 0.250 | 1.000 | 0.100 |" in text
+
+
+def test_section_lists_held_out_rows_in_the_callers_order():
+    rows = {"T-GRPO": {"multiple choice": 0.5}, "T-GRPO, shuffled frames": {"multiple choice": 0.25}}
+    text = tgrpo_section(GRPO, TGRPO, held_out=rows, order_type="multiple choice")
+    assert text.index("| T-GRPO | 0.500 |") < text.index("| T-GRPO, shuffled frames | 0.250 |")

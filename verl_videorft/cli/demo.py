@@ -1,6 +1,6 @@
 """``videorft demo`` / ``python -m verl_videorft.demo``: argument parsing and printing only.
 
-    python -m verl_videorft.demo --workdir demo_run
+    python -m verl_videorft.demo --workdir demo_run          # the whole pipeline, report in demo_run/
     python -m verl_videorft.demo --grpo-only --steps 2 --workdir DIR [--train-file F --val-file F --media-root DIR]
 """
 
@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, default=Path("demo_run"), help="output folder (default demo_run)")
     p.add_argument("--grpo-only", action="store_true",
                    help="skip everything but GRPO, from a fresh tiny model (a quick wiring check)")
-    p.add_argument("--steps", type=int, default=None, help="GRPO steps (default: 2 with --grpo-only)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="GRPO steps (default: 2 with --grpo-only, else the pipeline's setting)")
     p.add_argument("--train-file", type=Path, help="training records (default: the generated demo set)")
     p.add_argument("--val-file", type=Path, help="validation records (default: the generated demo set)")
     p.add_argument("--media-root", type=Path, help="folder the records' 'path' is relative to "
@@ -64,10 +65,32 @@ def run_grpo_only(args: argparse.Namespace) -> int:
     return int(result.returncode != 0 or len(grpo.read_metrics(workdir)) < steps or not grpo.checkpoints(workdir))
 
 
+def run_full(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from verl_videorft.demo.pipeline import StageError, run_pipeline
+    from verl_videorft.demo.settings import DemoSettings
+
+    if args.train_file or args.val_file or args.media_root or args.overrides:
+        print("videorft demo: --train-file/--val-file/--media-root and Hydra overrides go with --grpo-only "
+              "(the full pipeline generates its own tasks)", file=sys.stderr)
+        return 2
+    s = DemoSettings(seed=args.seed)
+    if args.steps:
+        s = dataclasses.replace(s, grpo=dataclasses.replace(s.grpo, steps=args.steps))
+    workdir = args.workdir.resolve()
+    try:
+        report = run_pipeline(workdir, s, tgrpo=args.tgrpo)
+    except StageError as e:
+        print(f"videorft demo: {e}", file=sys.stderr)
+        return 1
+    print((workdir / "report.md").read_text())
+    print(f"[videorft demo] {report['wall_s']:.0f} s; report: {workdir / 'report.md'}, {workdir / 'report.json'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.grpo_only:
-        return run_grpo_only(args)
-    return run_grpo_only(args)  # the full pipeline lands in verl_videorft.demo.pipeline
+    return run_grpo_only(args) if args.grpo_only else run_full(args)
 
 
 def main(argv: list[str] | None = None) -> int:

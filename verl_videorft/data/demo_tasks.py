@@ -21,8 +21,8 @@ reward's encoder: :mod:`verl_videorft.rewards.contrastive`).
     >>> sorted(paths)                                                     # doctest: +SKIP
     ['meta', 'test', 'train']
 
-Deterministic for a seed; frames are drawn at the size the CPU frame profile uses (112 × 112), so
-the sampler never resizes them.
+Deterministic for a seed. Draw the frames at the size the frame profile asks for (the demo: 56 × 56,
+two 28-pixel patches a side), so the sampler never resizes them.
 """
 
 from __future__ import annotations
@@ -52,18 +52,21 @@ def answer_space(task: str) -> int:
 
 
 def _cells(rng: random.Random, k: int, size: int) -> list[tuple[float, float]]:
-    """``k`` distinct cells of a 3 × 3 grid, jittered: shapes never overlap."""
-    step = size / 3
-    picks = rng.sample(range(9), k)
-    jitter = size / 28
-    return [((c % 3 + 0.5) * step + rng.uniform(-jitter, jitter), (c // 3 + 0.5) * step + rng.uniform(-jitter, jitter))
-            for c in picks]
+    """``k`` distinct quadrants of the frame, jittered: shapes never overlap or touch."""
+    half, jitter = size / 2, size / 28
+    return [((c % 2 + 0.5) * half + rng.uniform(-jitter, jitter), (c // 2 + 0.5) * half + rng.uniform(-jitter, jitter))
+            for c in rng.sample(range(4), k)]
 
 
-def _shape(rng: random.Random, colour: str, centre: tuple[float, float], size: int) -> dict[str, Any]:
-    # radius 8-12 % of the frame side: a third of a grid cell at most, so shapes never touch
-    return {"colour": colour, "shape": rng.choice(SHAPES), "radius": round(size * rng.uniform(0.08, 0.12)),
-            "xy": centre}
+def _shape(rng: random.Random, colour: str, size: int, centre: tuple[float, float] | None = None) -> dict[str, Any]:
+    """A shape in a quadrant (radius 15-20 % of the side), or, without ``centre``, a big one (28-36 %)
+    near the middle: a colour then fills most of the frame, which a tiny model learns to read fast."""
+    if centre is None:
+        centre = (size / 2 + rng.uniform(-size / 10, size / 10), size / 2 + rng.uniform(-size / 10, size / 10))
+        radius = size * rng.uniform(0.28, 0.36)
+    else:
+        radius = size * rng.uniform(0.15, 0.2)
+    return {"colour": colour, "shape": rng.choice(SHAPES), "radius": round(radius), "xy": centre}
 
 
 def _words(obj: dict) -> str:
@@ -73,17 +76,16 @@ def _words(obj: dict) -> str:
 def _scene(task: str, answer: int, rng: random.Random, size: int) -> dict[str, Any]:
     """Shapes per frame half (``first``, ``second``) for a task whose answer index is ``answer``."""
     if task == "colour":
-        obj = _shape(rng, TASK_COLOURS[answer], _cells(rng, 1, size)[0], size)
+        obj = _shape(rng, TASK_COLOURS[answer], size)
         return {"first": [obj], "second": [obj]}
     if task == "count":
         k = COUNTS[answer]
         colours = rng.sample(TASK_COLOURS, k)
-        objs = [_shape(rng, c, xy, size) for c, xy in zip(colours, _cells(rng, k, size))]
+        objs = [_shape(rng, c, size, xy) for c, xy in zip(colours, _cells(rng, k, size))]
         return {"first": objs, "second": objs}
     first = TASK_COLOURS[answer]
     second = rng.choice([c for c in TASK_COLOURS if c != first])
-    return {"first": [_shape(rng, first, _cells(rng, 1, size)[0], size)],
-            "second": [_shape(rng, second, _cells(rng, 1, size)[0], size)]}
+    return {"first": [_shape(rng, first, size)], "second": [_shape(rng, second, size)]}
 
 
 def render(scene: dict[str, Any], *, size: int, frames: int) -> np.ndarray:
@@ -160,7 +162,7 @@ def chance(records: list[dict[str, Any]]) -> float:
 
 
 def make_task_set(out_dir: str | Path, *, n_train: int = 96, n_test: int = 210, seed: int = 0,
-                  tasks: tuple[str, ...] = tuple(TASKS), size: int = 112, frames: int = 8,
+                  tasks: tuple[str, ...] = tuple(TASKS), size: int = 56, frames: int = 8,
                   fps: int = 4) -> dict[str, Path]:
     """Write ``train.jsonl``, ``test.jsonl`` (held out: other clips, same tasks) and ``meta.json``.
 

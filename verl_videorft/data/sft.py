@@ -140,6 +140,12 @@ class VideoRFTSFTDataset(MultiTurnSFTDataset):
         self.sft_loss = data_config(config).sft_loss  # before verl's init, so a bad key fails first
         super().__init__(parquet_files=parquet_files, tokenizer=tokenizer, config=config, processor=processor,
                          max_samples=max_samples)
+        # verl's sft_trainer config says `enable_thinking_default: none`, which YAML reads as the string
+        # "none" (truthy), so verl would template every turn with enable_thinking=True; transformers'
+        # apply_chat_template then ignores `processor_kwargs` (our do_resize=False) and the processor
+        # resizes the profile's frames (56 x 56 became 336 x 336: RL and eval saw other frames).
+        if isinstance(self.enable_thinking_default, str) and self.enable_thinking_default.lower() in ("none", "null"):
+            self.enable_thinking_default = None
 
     def __getitem__(self, item):
         self._decode_errors: list[str] = []

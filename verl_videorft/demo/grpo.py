@@ -108,3 +108,29 @@ def summarize(workdir: Path) -> str:
     ckpts = checkpoints(workdir)
     lines.append(f"checkpoints: {', '.join(str(c) for c in ckpts) or 'none'}")
     return "\n".join(lines)
+
+
+def pipeline_overrides(*, train: Path, val: Path, model: Path, encoder: Path, workdir: Path, g: Any,
+                       profile_name: str, prompt_style: str, seed: int = 0) -> list[str]:
+    """``main_ppo`` overrides of the pipeline's GRPO stage (``g``: :class:`~.settings.GRPOSettings`).
+
+    On top of ``+recipe=videorft_cpu``: the SFT model, the trained encoder, the demo frame profile,
+    all three rewards and the length bonus (window scaled to the short responses), fp32 rollout and
+    training (so ``training/rollout_probs_diff_max`` measures the weights, not rounding).
+    """
+    a = "actor_rollout_ref"
+    return trainer_overrides({"train": train, "val": val, "model": model, "siglip": encoder}, workdir, g.steps) + [
+        f"data.train_batch_size={g.prompts_per_step}", f"data.max_response_length={g.max_response_length}",
+        "data.max_prompt_length=512", f"data.videorft.frame_profile={profile_name}",
+        f"++data.videorft.prompt_style={prompt_style}", f"data.seed={seed}",
+        f"{a}.rollout.n={g.n}", f"{a}.actor.optim.lr={g.lr}", f"{a}.actor.kl_loss_coef={g.kl_coef}",
+        f"{a}.actor.ppo_mini_batch_size={g.prompts_per_step}",
+        f"{a}.actor.ppo_micro_batch_size_per_gpu={g.prompts_per_step * g.n // 2}",
+        f"{a}.ref.log_prob_micro_batch_size_per_gpu={g.prompts_per_step * g.n // 2}",
+        f"{a}.rollout.log_prob_micro_batch_size_per_gpu={g.prompts_per_step * g.n // 2}",
+        f"{a}.rollout.calculate_log_probs=true",
+        "reward.videorft.semantic.enable=true", "reward.videorft.length_bonus.enable=true",
+        f"reward.videorft.length_bonus.min_tokens={g.length_min_tokens}",
+        f"reward.videorft.length_bonus.max_tokens={g.length_max_tokens}",
+        f"{a}.actor.checkpoint.save_contents=[model,hf_model]",
+    ]

@@ -39,7 +39,10 @@ def sft_overrides(parquet: Path, model: Path, out_dir: Path, s: SFTSettings) -> 
         "data.use_dynamic_bsz=False", "data.num_workers=0", f"model.path={model}",
         "+model.override_config.attn_implementation=sdpa", "model.enable_gradient_checkpointing=False",
         "model.use_remove_padding=False", "engine.strategy=fsdp2", "engine.use_torch_compile=False",
-        "engine.model_dtype=fp32", "engine.dtype=float32", f"optim.lr={s.lr}", "optim.lr_warmup_steps_ratio=0.0",
+        # fp32 throughout: FSDP's mixed precision computes in bf16 unless told (verl's default param_dtype)
+        "engine.model_dtype=fp32", "engine.dtype=float32",
+        "+engine.mixed_precision={param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
+        f"optim.lr={s.lr}", "optim.lr_warmup_steps_ratio=0.0",
         "trainer.device=cpu", f"trainer.total_training_steps={s.steps}",
         "trainer.total_epochs=1000", "trainer.logger=[console]", f"trainer.default_local_dir={out_dir}",
         f"trainer.save_freq={s.steps}", "trainer.test_freq=-1", "trainer.resume_mode=disable",
@@ -61,11 +64,13 @@ def losses(log_text: str) -> list[float]:
     return [float(m) for m in re.findall(r"train/loss:([0-9.eE+-]+?)(?:[,\s]|$)", log_text)]
 
 
-def write_sft_parquet(records: Path, out: Path, *, media_root: Path | None, profile: Any) -> Path:
+def write_sft_parquet(records: Path, out: Path, *, media_root: Path | None, profile: Any,
+                      prompt_style: str = "videorft") -> Path:
     """``videorft data sft`` on the CoT records: the prompts exactly as that command builds them."""
     from verl_videorft.data.sft import convert_sft
 
-    return convert_sft([str(records)], out, media_root=str(media_root) if media_root else None, profile=profile)
+    return convert_sft([str(records)], out, media_root=str(media_root) if media_root else None, profile=profile,
+                       prompt_style=prompt_style)
 
 
 def run_sft(parquet: Path, model: Path, workdir: Path, settings: SFTSettings) -> dict[str, Any]:

@@ -54,8 +54,9 @@ def _cell(value: float | None) -> str:
 
 def tgrpo_section(grpo_rows: Sequence[Mapping[str, Any]], tgrpo_rows: Sequence[Mapping[str, Any]],
                   held_out: Mapping[str, Mapping[str, float]] | None = None, order_type: str | None = None) -> str:
-    """Markdown: GRPO vs T-GRPO, run means and per-step T-GRPO curves; ``held_out`` maps
-    ``"grpo"`` / ``"tgrpo"`` to accuracy by problem type (``order_type`` marks the order-dependent one)."""
+    """Markdown: GRPO vs T-GRPO, run means and per-step T-GRPO curves; ``held_out`` maps a row label
+    (a checkpoint, or a checkpoint under a control) to its accuracy by problem type, in table order
+    (``order_type`` marks the order-dependent one)."""
     plain, temporal = tgrpo_summary(grpo_rows), tgrpo_summary(tgrpo_rows)
     lines = ["## GRPO with and without T-GRPO", "",
              "T-GRPO (Video-R1's temporal contrast, `+recipe=videorft_tgrpo`): n/2 extra rollouts per video "
@@ -73,15 +74,28 @@ def tgrpo_section(grpo_rows: Sequence[Mapping[str, Any]], tgrpo_rows: Sequence[M
         note = f" (order-dependent: `{order_type}`)" if order_type else ""
         lines += ["", f"Held-out accuracy by problem type{note}",
                   "", "| checkpoint | " + " | ".join(types) + " |", "|---|" + "---|" * len(types)]
-        for name in ("grpo", "tgrpo"):
-            if name in held_out:
-                lines.append(f"| {name} | " + " | ".join(_cell(held_out[name].get(t)) for t in types) + " |")
+        for name, acc in held_out.items():
+            lines.append(f"| {name} | " + " | ".join(_cell(acc.get(t)) for t in types) + " |")
     lines += ["", "T-GRPO per step:", "", "| step | ordered acc | shuffled acc | bonus rate | temporal bonus |",
               "|---|---|---|---|---|"]
     for r in tgrpo_rows:
         lines.append(f"| {r.get('step')} | {_cell(r.get('tgrpo/ordered_acc'))} | {_cell(r.get('tgrpo/shuffled_acc'))}"
                      f" | {_cell(r.get('tgrpo/bonus_rate'))} | {_cell(r.get('reward/temporal_bonus/mean'))} |")
     return "\n".join(lines) + "\n"
+
+
+def tgrpo_report(stages: Mapping[str, Mapping[str, Any]], grpo_rows: Sequence[Mapping[str, Any]],
+                 tgrpo_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """report.json's ``"tgrpo"`` part: the T-GRPO checkpoint's held-out results (plain and shuffled
+    frames, as ``stages``), both runs' summaries and T-GRPO's per-step metrics.
+
+    >>> part = tgrpo_report({"tgrpo": {"accuracy": 0.5}}, [], [{"step": 1, "tgrpo/bonus_rate": 0.25}])
+    >>> part["stages"], part["steps"][0]["tgrpo/bonus_rate"]
+    ({'tgrpo': {'accuracy': 0.5}}, 0.25)
+    """
+    return {"stages": {k: dict(stages[k]) for k in ("tgrpo", "tgrpo_shuffled") if k in stages},
+            "summary": {"grpo": tgrpo_summary(grpo_rows), "tgrpo": tgrpo_summary(tgrpo_rows)},
+            "steps": [{"step": r.get("step"), **{k: r.get(k) for k in STEP_KEYS}} for r in tgrpo_rows]}
 
 
 def step_lines(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -117,8 +117,7 @@ def train_encoder(encoder: str | Path, pairs: list[CaptionPair], out_dir: str | 
                   steps: int = 200, batch_size: int = 32, lr: float = 1e-3, seed: int = 0) -> dict[str, float]:
     """Fine-tune ``encoder`` on ``pairs`` and save it (model, tokenizer, processor) to ``out_dir``.
 
-    Uses the model's own ``logit_scale`` / ``logit_bias`` when it has them (SigLIP), else learns a
-    scale and bias here. Returns the first and last loss, the step count and the seconds taken.
+    Returns the first and last loss (mean of the last 10 steps), the step count and the seconds taken.
     """
     import torch
 
@@ -129,13 +128,12 @@ def train_encoder(encoder: str | Path, pairs: list[CaptionPair], out_dir: str | 
     t0 = time.perf_counter()
     towers = _Towers(str(encoder))
     pixels = [towers.pixels(c) for c in clip_frames(pairs, profile)]
-    scale = getattr(towers.model, "logit_scale", None)
-    bias = getattr(towers.model, "logit_bias", None)
-    extra = [] if scale is not None and bias is not None else [torch.nn.Parameter(torch.tensor(np.log(10.0))),
-                                                                torch.nn.Parameter(torch.tensor(-10.0))]
-    if extra:
-        scale, bias = extra
-    opt = torch.optim.AdamW(list(towers.model.parameters()) + extra, lr=lr, weight_decay=0.0)
+    # The reward scores plain cosines, so the logit scale and bias are training aids only: our own,
+    # started where SigLIP starts them (scale 10, bias -10); a freshly initialised model has both at 0,
+    # where the sigmoid loss hardly moves the embeddings.
+    scale = torch.nn.Parameter(torch.tensor(float(np.log(10.0))))
+    bias = torch.nn.Parameter(torch.tensor(-10.0))
+    opt = torch.optim.AdamW([*towers.model.parameters(), scale, bias], lr=lr, weight_decay=0.0)
     towers.model.train()
     losses = []
     for _ in range(steps):
