@@ -5,6 +5,8 @@
     videorft eval ...                       the paper's six video benchmarks
     videorft demo ...                       the pipeline in miniature on a CPU
     videorft plot LOG ...                   training curves from verl's metric log
+    videorft export CKPT OUT                a verl checkpoint -> a Hugging Face model folder
+    videorft encoder train|auc ...          the semantic reward's encoder on your own captions
 
 Each sub-command module exposes ``add_parser(subparsers)``; the work is done by the library
 (:mod:`verl_videorft.data`, :mod:`verl_videorft.doctor`, :mod:`verl_videorft.evaluation`).
@@ -27,7 +29,9 @@ def build_parser() -> Parser:
     from verl_videorft.cli import data as data_cli
     from verl_videorft.cli import demo as demo_cli
     from verl_videorft.cli import doctor
+    from verl_videorft.cli import encoder as encoder_cli
     from verl_videorft.cli import eval as eval_cli
+    from verl_videorft.cli import export as export_cli
     from verl_videorft.cli import plot as plot_cli
 
     parser = Parser(prog="videorft", description="VideoRFT training tools for verl")
@@ -40,6 +44,8 @@ def build_parser() -> Parser:
     eval_cli.add_parser(subparsers)
     demo_cli.add_parser(subparsers)
     plot_cli.add_parser(subparsers)
+    export_cli.add_parser(subparsers)
+    encoder_cli.add_parser(subparsers)
     return parser
 
 
