@@ -182,10 +182,10 @@ def siglip_with_sentencepiece(tmp_path_factory):
     import torch
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipTokenizer
 
-    from verl_videorft.testing import _corpus
+    from verl_videorft.testing import tokenizer_corpus
 
     out = tmp_path_factory.mktemp("siglip-sp")
-    (out / "corpus.txt").write_text("\n".join(_corpus()))
+    (out / "corpus.txt").write_text("\n".join(tokenizer_corpus()))
     spm.SentencePieceTrainer.train(input=str(out / "corpus.txt"), model_prefix=str(out / "sp"),
                                    vocab_size=150, pad_id=1, eos_id=2, unk_id=0, bos_id=-1,
                                    minloglevel=2)

@@ -46,7 +46,8 @@ CHAT_TEMPLATE = (
 )
 
 
-def _corpus(extra_text: Sequence[str] = ()) -> list[str]:
+def tokenizer_corpus(extra_text: Sequence[str] = ()) -> list[str]:
+    """The text the tiny tokenizers are trained on: the words prompts and rewards use, plus ``extra_text``."""
     words = (
         "let me think wait Hmm oh I see the video shows a red blue green yellow circle square "
         "triangle moving left right up down how many objects are there answer option A B C D E "
@@ -71,7 +72,7 @@ def build_tiny_tokenizer(vocab_size: int = 600, extra_text: Sequence[str] = ()):
         vocab_size=vocab_size, special_tokens=QWEN_SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(_corpus(extra_text), trainer=trainer)
+    tok.train_from_iterator(tokenizer_corpus(extra_text), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=QWEN_SPECIAL_TOKENS[1:], padding_side="left",
