@@ -166,3 +166,12 @@ def test_full_demo_refuses_grpo_only_options(flag, tmp_path, capsys):
 
     assert main(["--workdir", str(tmp_path), *flag]) == 2
     assert "go with --grpo-only" in capsys.readouterr().err
+
+
+def test_run_trainer_creates_its_workdir(tmp_path, monkeypatch):
+    from verl_videorft.demo import grpo
+
+    calls = []
+    monkeypatch.setattr(grpo, "run_logged", lambda cmd, log, **kw: calls.append(log) or 0)
+    result = grpo.run_trainer(["+recipe=videorft_cpu"], tmp_path / "tgrpo", 10)
+    assert result.returncode == 0 and (tmp_path / "tgrpo").is_dir() and calls == [tmp_path / "tgrpo" / "train.log"]

@@ -65,6 +65,7 @@ def run_trainer(overrides: list[str], workdir: Path, timeout_s: int = DEFAULT_TI
                 log_path: Path | None = None, echo: bool = True) -> subprocess.CompletedProcess:
     """``python -m verl.trainer.main_ppo <overrides>`` in a subprocess, log teed to ``log_path``."""
     cmd = python_module("verl.trainer.main_ppo", *overrides)
+    workdir.mkdir(parents=True, exist_ok=True)  # the pipeline's T-GRPO run starts in a fresh sub-folder
     metrics = workdir / "metrics.jsonl"
     metrics.unlink(missing_ok=True)
     code = run_logged(cmd, log_path or workdir / "train.log", env=trainer_env(workdir), cwd=workdir,
