@@ -103,3 +103,27 @@ def test_grpo_raises_the_train_reward_over_its_first_steps(run, sft_model, encod
     scores = [row["critic/score/mean"] for row in rows]
     first, last = quarter_means(scores)
     assert last > first, scores
+
+
+@pytest.mark.timeout(180)
+def test_export_merges_fsdp_shards_when_no_hf_weights_were_saved(run, sft_model, tmp_path):
+    """The merger branch of ``export_hf`` on the real SFT checkpoint: same tensors as the saved HF
+    weights, in bf16 (verl 0.9.1's ``FSDPModelMerger`` casts every shard with ``.bfloat16()``:
+    ``verl/model_merger/fsdp_model_merger.py`` lines 187 and 199)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from verl_videorft.checkpoints import export_hf, latest_step
+
+    step = latest_step(run[0] / "checkpoints_sft")
+    copy = tmp_path / "ckpt" / step.name
+    shutil.copytree(step, copy)
+    (copy / "huggingface" / "model.safetensors").unlink()
+    merged_dir = export_hf(tmp_path / "ckpt", tmp_path / "merged")
+    saved = load_file(step / "huggingface" / "model.safetensors")
+    merged = {k: v for f in merged_dir.glob("*.safetensors") for k, v in load_file(f).items()}
+    assert sorted(merged) == sorted(saved)
+    for key, tensor in saved.items():
+        assert torch.equal(merged[key], tensor.to(torch.bfloat16)), key

@@ -7,7 +7,8 @@
 The folder it writes is what ``main_ppo`` (``actor_rollout_ref.model.path``) and ``videorft eval
 --model`` load. It copies verl's saved ``huggingface/`` folder when that holds weights
 (``checkpoint.save_contents`` with ``hf_model``), else merges the FSDP shards with verl's model
-merger. An existing target is replaced only with ``--force``.
+merger (which writes bf16 weights whatever the training dtype). An existing target is replaced
+only with ``--force``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from verl_videorft.checkpoints import export_hf, latest_step, shard_dir
+    from verl_videorft.checkpoints import export_hf, has_weights, latest_step, shard_dir
 
     if not args.checkpoint.is_dir():
         raise UsageError(f"{args.checkpoint}: no such checkpoint folder")
@@ -42,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
         source = shard_dir(latest_step(args.checkpoint))
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
+    merged = not has_weights(source / "huggingface")
     out = export_hf(args.checkpoint, args.out)
     print(f"{out}: Hugging Face model from {source}")
+    if merged:  # verl's FSDPModelMerger casts every shard to bf16 (fsdp_model_merger.py, verl 0.9.1)
+        print(f"{out}: weights merged from the FSDP shards by verl's model merger, in bf16; for full precision "
+              "save them with actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]")
     return 0
