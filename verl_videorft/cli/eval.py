@@ -39,6 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser("eval", help="evaluate a checkpoint on VSI-Bench, VideoMMMU, MMVU, MVBench, "
                                            "TempCompass, VideoMME", description=__doc__, parents=[debug_parent()],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    for add_group in (data_arguments, model_arguments, frame_arguments, decoding_arguments, output_arguments):
+        add_group(p)
+    p.set_defaults(func=main)
+    return p
+
+
+def data_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data")
     data.add_argument("--data-dir", type=existing_dir, help="folder with eval_<benchmark>.json files")
     data.add_argument("--bench-file", action="append", default=[], metavar="KEY=PATH",
@@ -57,6 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data.add_argument("--frame-records", choices=FRAME_RECORD_MODES, default="frames",
                       help="MVBench data_type 'frame' records: frames (default: the folder read as a video) | "
                            "no_video (the released eval's behaviour: the text alone)")
+
+
+def model_arguments(p: argparse.ArgumentParser) -> None:
     model = p.add_argument_group("model")
     model.add_argument("--model", type=model_path, help="checkpoint folder or name")
     model.add_argument("--model-name", help="label in the report (default: the model path's last part)")
@@ -72,6 +82,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     model.add_argument("--gpu-memory-utilization", type=float_in(0, 1, low_open=True), default=0.8,
                        help="vllm (default 0.8)")
     ray_arguments(model, "the generation (an actor per GPU; vllm: per --tensor-parallel-size GPUs)")
+
+
+def frame_arguments(p: argparse.ArgumentParser) -> None:
     video = p.add_argument_group("frames (default: the 'eval' profile, 32 frames at 256*28*28)")
     video.add_argument("--profile", type=frame_profile, default="eval",
                        help="named frame profile (verl_videorft.video.PROFILES)")
@@ -84,19 +97,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                          help="control: every frame black (what the question alone gets)")
     control.add_argument("--shuffle-frames", dest="frame_control", action="store_const", const="shuffle",
                          help="control: the frames in a random order, seeded per sample (what needs the order)")
+
+
+def decoding_arguments(p: argparse.ArgumentParser) -> None:
     gen = p.add_argument_group("decoding (defaults: the released evaluation's)")
     gen.add_argument("--temperature", type=float_in(0, 100), default=0.1, help="0 = greedy (default 0.1)")
     gen.add_argument("--top-p", type=float_in(0, 1, low_open=True), default=0.001)
     gen.add_argument("--max-new-tokens", type=int_at_least(1), default=1024)
     gen.add_argument("--seed", type=int, default=0)
+
+
+def output_arguments(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--out", required=True, help="output folder (resumes when it already has results)")
     out.add_argument("--retry-failed", action="store_true", help="redo samples that failed in an earlier run")
     out.add_argument("--report-only", action="store_true", help="only rebuild the report from results.jsonl")
     out.add_argument("--force", action="store_true", help="resume even if the settings differ from run_config.json")
     out.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=main)
-    return p
 
 
 def settings_from(args: argparse.Namespace):
