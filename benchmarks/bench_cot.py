@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 from verl_videorft.cot import stages as st
+from verl_videorft.cot.batch import attach_frames
 from verl_videorft.cot.filtering import SemanticJudge, filter_stage
 from verl_videorft.cot.frames import FrameSource
 from verl_videorft.cot.hf_engine import HFEngine
-from verl_videorft.cot.runner import CotJob, attach_frames, build, load_items
+from verl_videorft.cot.runner import CotJob, build, load_items
 from verl_videorft.cot.scripted import ScriptedEngine
 from verl_videorft.cot.settings import CotSettings, FilterSettings, GenSettings
 from verl_videorft.data.demo_set import make_demo_data

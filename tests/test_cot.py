@@ -8,9 +8,9 @@ import pytest
 
 from verl_videorft.cli.cot import per_stage
 from verl_videorft.cot import prompts
-from verl_videorft.cot.engines import Reply, Request
 from verl_videorft.cot.filtering import accuracy_ok, judge
 from verl_videorft.cot.frames import cot_profile, timestamps
+from verl_videorft.cot.requests import Reply, Request
 from verl_videorft.cot.schema import OutputError, parse_chain, parse_description
 from verl_videorft.cot.scripted import DESCRIPTION, THINK
 from verl_videorft.cot.settings import CotSettings, EngineSpec, FilterSettings, GenSettings

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from verl_videorft.cot.engines import Request
+from verl_videorft.cot.requests import Request
 from verl_videorft.cot.settings import GenSettings
 from verl_videorft.video import sample_frames
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from fastapi import Request as HttpRequest  # module level: FastAPI resolves the handler's annotation here
 
-from verl_videorft.cot.engines import AuthError, Request
 from verl_videorft.cot.http_engine import OpenAIEngine
+from verl_videorft.cot.requests import AuthError, Request
 from verl_videorft.cot.scripted import DESCRIPTION, ScriptedEngine
 from verl_videorft.cot.settings import GenSettings, HttpSettings
 

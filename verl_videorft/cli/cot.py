@@ -86,7 +86,7 @@ def settings_from(args: argparse.Namespace) -> CotSettings:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from verl_videorft.cot.engines import AuthError
+    from verl_videorft.cot.requests import AuthError
     from verl_videorft.cot.runner import CotJob, build
     from verl_videorft.cot.stats import summary_table
 

@@ -1,11 +1,12 @@
 """Engines: what runs a stage's model. Hugging Face transformers, vLLM offline, or any
 OpenAI-compatible HTTP endpoint; chosen per stage (:class:`~verl_videorft.cot.settings.EngineSpec`).
 
-An engine takes a batch of :class:`Request` (chat messages as plain strings, plus the clip's
-frames for the stages that look at them) and returns one :class:`Reply` per request, in order.
+An engine (:mod:`verl_videorft.cot.requests`) takes a batch of ``Request`` (chat messages as plain
+strings, plus the clip's frames for the stages that look at them) and returns one ``Reply`` per
+request, in order.
 A request that fails on its own (an HTTP 500 after all retries, a time-out, a too-long prompt)
 returns a reply with ``error`` set; a failure that would fail every request (bad credentials)
-raises :class:`AuthError` and stops the run.
+raises ``AuthError`` and stops the run.
 
     >>> engine = make_engine(EngineSpec("hf", "/models/tiny"), CotSettings())   # doctest: +SKIP
     >>> engine.generate([Request([{"role": "user", "content": "hi"}], GenSettings())])  # doctest: +SKIP
@@ -14,72 +15,8 @@ raises :class:`AuthError` and stops the run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import numpy as np
-
-from verl_videorft.cot.settings import CotSettings, EngineSpec, GenSettings
-
-
-class AuthError(RuntimeError):
-    """The endpoint refused the credentials (HTTP 401/403): every request would fail the same way."""
-
-
-@dataclass
-class Request:
-    """One model call. ``frames``: uint8 ``[T, H, W, 3]`` from the project's sampler (``T == 1`` for
-    an image) with its metadata ``meta`` and the frames' ``timestamps`` in seconds; ``None`` for
-    text-only calls. ``retry`` asks for sampling (see ``GenSettings.retry_temperature``)."""
-
-    messages: list[dict]
-    gen: GenSettings
-    frames: np.ndarray | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    timestamps: list[float] = field(default_factory=list)
-    retry: bool = False
-
-    @property
-    def is_image(self) -> bool:
-        return self.frames is not None and self.meta.get("backend") == "pil"
-
-    def temperature(self) -> float:
-        g = self.gen
-        return max(g.temperature, g.retry_temperature) if self.retry else g.temperature
-
-
-@dataclass
-class Reply:
-    """A model's text and token counts, or the reason it failed (``error``)."""
-
-    text: str
-    tokens_in: int = 0
-    tokens_out: int = 0
-    error: str | None = None
-
-
-class Engine(Protocol):
-    name: str
-
-    def generate(self, requests: Sequence[Request]) -> list[Reply]: ...
-
-
-def vision_messages(messages: list[dict], kind: str) -> list[dict]:
-    """The messages with a ``{"type": kind}`` item before the first user turn's text (HF / vLLM
-    chat templates put the vision placeholder there)."""
-    out, placed = [], False
-    for m in messages:
-        if m["role"] == "user" and not placed:
-            out.append({"role": "user", "content": [{"type": kind}, {"type": "text", "text": m["content"]}]})
-            placed = True
-        else:
-            out.append(dict(m))
-    return out
-
-
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:1000]
+from verl_videorft.cot.requests import Engine
+from verl_videorft.cot.settings import CotSettings, EngineSpec
 
 
 def make_engine(spec: EngineSpec, settings: CotSettings) -> Engine:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from verl_videorft.cot.engines import Reply, Request, error_text, vision_messages
+from verl_videorft.cot.requests import Reply, Request, error_text, vision_messages
 from verl_videorft.evaluation.backends import PROCESSOR_KWARGS
 from verl_videorft.video import processor_video_metadata
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from verl_videorft.cot.engines import AuthError, Reply, Request, error_text
+from verl_videorft.cot.requests import AuthError, Reply, Request, error_text
 from verl_videorft.cot.settings import HttpSettings
 
 

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from verl_videorft.cot import stages as st
-from verl_videorft.cot.engines import AuthError, Engine, make_engine
+from verl_videorft.cot.batch import attach_frames, chunks, stage_rows
+from verl_videorft.cot.engines import make_engine
+from verl_videorft.cot.requests import AuthError, Engine
 from verl_videorft.cot.settings import FRAME_STAGES, CotSettings, EngineSpec
 
 FRAMES_COL, META_COL, ITEM_COL = "frames_npy", "frame_meta", "item"
@@ -70,8 +72,6 @@ class StageWorker:
         self.frames = FrameSource(settings, frame_cache_dir)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        from verl_videorft.cot.runner import attach_frames, chunks, stage_rows
-
         items = [unpack(i, f, m) for i, f, m in zip(batch[ITEM_COL], batch[FRAMES_COL], batch[META_COL])]
         todo = [it for it in items if not it.get("fatal") and st.needs(self.stage, it)]
         if todo and self.stage in FRAME_STAGES:

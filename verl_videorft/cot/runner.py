@@ -16,20 +16,20 @@ at the end of every run, so they never hold a record twice.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from verl_videorft.cot import stages as st
-from verl_videorft.cot.engines import Engine, EngineCache
-from verl_videorft.cot.filtering import SemanticJudge, filter_stage
+from verl_videorft.cot.batch import attach_frames, chunks, stage_rows
+from verl_videorft.cot.engines import EngineCache
+from verl_videorft.cot.filtering import SemanticJudge
 from verl_videorft.cot.frames import FrameSource
+from verl_videorft.cot.requests import Engine
 from verl_videorft.cot.settings import FRAME_STAGES, MODEL_STAGES, STAGES, CotSettings, EngineSpec
 from verl_videorft.cot.stats import compute_stats, write_outputs
 from verl_videorft.cot.store import StageFile
-from verl_videorft.video import VideoDecodeError
 
 
 @dataclass
@@ -109,33 +109,6 @@ def bad_record_rows(items: list[st.Item]) -> list[dict]:
         if item.get("bad_record") and item["rows"].get("describe") is None:
             rows.append(st.failed(st.base_row(item, "describe"), "bad_record", item["bad_record"]))
     return rows
-
-
-def chunks(seq: Sequence, n: int) -> Iterator[list]:
-    for i in range(0, len(seq), n):
-        yield list(seq[i:i + n])
-
-
-def stage_rows(stage: str, batch: list[st.Item], worker: Engine | SemanticJudge, settings: CotSettings) -> list[dict]:
-    """Rows of one stage for a batch; ``worker`` is the stage's engine (filter: the semantic judge)."""
-    if stage == "filter":
-        return filter_stage(batch, worker, settings)
-    return {"describe": st.describe, "reason": st.reason, "revise": st.revise}[stage](batch, worker, settings)
-
-
-def attach_frames(items: list[st.Item], source: FrameSource) -> None:
-    """Give each item its frames (``frames``, ``meta``, ``decodes``, ``decode_s``) or ``media_error``.
-    The profile a previous stage recorded is reused, so all stages share one cache entry."""
-    for item in items:
-        if "frames" in item or item.get("media_error"):
-            continue
-        given = ((item["rows"].get("describe") or {}).get("frames") or {}).get("profile")
-        t0 = time.perf_counter()
-        try:
-            item["frames"], item["meta"], item["decodes"] = source.get(item["media"], given)
-        except (VideoDecodeError, OSError) as err:
-            item["media_error"] = str(err)
-        item["decode_s"] = time.perf_counter() - t0
 
 
 class LocalRunner:

@@ -6,7 +6,7 @@ prompt), except for ``wrong`` problem ids, and returns ``invalid_first`` invalid
 before valid ones. No model is involved: it never stands in for an engine in a claim about engines.
 
     >>> eng = ScriptedEngine([{"problem_id": "a", "problem": "How many?", "solution": "<answer>3</answer>"}])
-    >>> from verl_videorft.cot.engines import Request
+    >>> from verl_videorft.cot.requests import Request
     >>> from verl_videorft.cot.settings import GenSettings
     >>> eng.generate([Request([{"role": "user", "content": "Question (numerical):\\nHow many?"}],
     ...                       GenSettings())])[0].text[-18:]
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from verl_videorft.cot.engines import Reply, Request
+from verl_videorft.cot.requests import Reply, Request
 from verl_videorft.rewards.text import extract_answer
 
 DESCRIPTION = {"scene": "A plain grey background seen by a still camera.",

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from verl_videorft.cot import prompts
-from verl_videorft.cot.engines import Engine, Reply, Request
 from verl_videorft.cot.frames import frame_info, timestamps
+from verl_videorft.cot.requests import Engine, Reply, Request
 from verl_videorft.cot.schema import OutputError, parse_chain, parse_description
 from verl_videorft.cot.settings import CotSettings
 

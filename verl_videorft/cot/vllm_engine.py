@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from verl_videorft.cot.engines import Reply, Request, error_text, vision_messages
+from verl_videorft.cot.requests import Reply, Request, error_text, vision_messages
 from verl_videorft.evaluation.backends import Prepared, vllm_request
 from verl_videorft.video import resolve_profile
 
